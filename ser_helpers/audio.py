@@ -1,0 +1,156 @@
+"""The one audio loader: soundfile to read, downmix to mono, soxr to resample to 16 kHz, float32 out.
+
+Every stage (manifests, training, evaluation, service, demo) reads audio through `load_audio`
+or `decode_audio`, so every bad file gets the same clear `AudioError` naming the file and problem.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .common import SAMPLE_RATE, SERError
+
+#: peak amplitude below which a clip counts as silent (about -80 dBFS)
+SILENCE_PEAK = 1e-4
+DEFAULT_MAX_DURATION_SEC = 600.0
+
+
+class AudioError(SERError, ValueError):
+    """A file or buffer that cannot be used as speech audio; the message names it and says why."""
+
+
+def to_mono_float32(data: np.ndarray) -> np.ndarray:
+    """Downmix (frames, channels) or (frames,) to mono float32; ints are scaled to [-1, 1]."""
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.integer):
+        info = np.iinfo(data.dtype)
+        if info.min == 0:  # unsigned (8-bit wav): centre first
+            data = (data.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        else:
+            data = data.astype(np.float32) / float(-info.min)
+    data = data.astype(np.float32, copy=False)
+    if data.ndim == 2:
+        # soundfile gives (frames, channels); gradio/numpy users may give (channels, frames)
+        if data.shape[0] < data.shape[1] and data.shape[0] <= 8:
+            data = data.T
+        data = data.mean(axis=1)
+    elif data.ndim != 1:
+        raise AudioError(f"audio array has {data.ndim} dimensions; expected 1 (mono) or 2 (frames x channels)")
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def resample(data: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    if int(orig_sr) == int(target_sr):
+        return data.astype(np.float32, copy=False)
+    return soxr.resample(data, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32)
+
+
+def validate(data: np.ndarray, sr: int, name: str, max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC,
+             min_duration_sec: float = 0.0, allow_silent: bool = False) -> np.ndarray:
+    """Check a decoded mono clip; raise AudioError naming `name` and the problem."""
+    if data.size == 0:
+        raise AudioError(f"{name}: audio is empty (zero samples)")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(f"{name}: audio contains NaN or infinite samples")
+    dur = data.size / float(sr)
+    if max_duration_sec is not None and dur > max_duration_sec:
+        raise AudioError(f"{name}: audio is {dur:.1f} s long, over the limit of {max_duration_sec:g} s")
+    if dur < min_duration_sec:
+        raise AudioError(f"{name}: audio is {dur:.3f} s long, under the minimum of {min_duration_sec:g} s")
+    if not allow_silent and float(np.max(np.abs(data))) < SILENCE_PEAK:
+        raise AudioError(f"{name}: audio is silent (peak amplitude below {SILENCE_PEAK:g})")
+    return data
+
+
+def prepare_array(data: np.ndarray, sr: int, name: str = "<array>", target_sr: int = SAMPLE_RATE,
+                  max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
+                  allow_silent: bool = False) -> np.ndarray:
+    """Mono + float32 + validate + resample an in-memory clip (e.g. a Gradio microphone recording)."""
+    if sr is None or int(sr) <= 0:
+        raise AudioError(f"{name}: invalid sample rate {sr!r}")
+    mono = to_mono_float32(data)
+    validate(mono, int(sr), name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, int(sr), target_sr)
+
+
+def _read(src, name: str):
+    try:
+        data, sr = sf.read(src, dtype="float32", always_2d=False)
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        msg = str(exc).strip() or exc.__class__.__name__
+        raise AudioError(f"{name}: cannot decode audio ({msg})") from exc
+    return data, sr
+
+
+def load_audio(path: str | os.PathLike, target_sr: int = SAMPLE_RATE,
+               max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
+               allow_silent: bool = False) -> np.ndarray:
+    """Read any file soundfile reads (wav incl. 8/24-bit and extra RIFF chunks, flac, ogg) as mono float32 at `target_sr`."""
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise AudioError(f"{name}: file not found")
+    if path.is_dir():
+        raise AudioError(f"{name}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{name}: file is empty (0 bytes)")
+    if max_duration_sec is not None:
+        try:
+            info = sf.info(str(path))
+            if info.samplerate > 0 and info.frames / info.samplerate > max_duration_sec:
+                raise AudioError(f"{name}: audio is {info.frames / info.samplerate:.1f} s long, "
+                                 f"over the limit of {max_duration_sec:g} s")
+        except AudioError:
+            raise
+        except Exception:  # undecodable: _read reports it
+            pass
+    data, sr = _read(str(path), name)
+    mono = to_mono_float32(data)
+    validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, sr, target_sr)
+
+
+def decode_audio(data: bytes, name: str = "<upload>", target_sr: int = SAMPLE_RATE,
+                 max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
+                 allow_silent: bool = False) -> np.ndarray:
+    """Like load_audio, for bytes in memory (HTTP uploads). Never touches the filesystem."""
+    if not data:
+        raise AudioError(f"{name}: file is empty (0 bytes)")
+    if max_duration_sec is not None:
+        try:
+            info = sf.info(io.BytesIO(data))
+            if info.samplerate > 0 and info.frames / info.samplerate > max_duration_sec:
+                raise AudioError(f"{name}: audio is {info.frames / info.samplerate:.1f} s long, "
+                                 f"over the limit of {max_duration_sec:g} s")
+        except AudioError:
+            raise
+        except Exception:
+            pass
+    arr, sr = _read(io.BytesIO(data), name)
+    mono = to_mono_float32(arr)
+    validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, sr, target_sr)
+
+
+def audio_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds from the header (fast); AudioError if unreadable."""
+    try:
+        info = sf.info(str(path))
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot decode audio ({str(exc).strip()})") from exc
+    if info.samplerate <= 0:
+        raise AudioError(f"{path}: invalid sample rate {info.samplerate}")
+    return info.frames / float(info.samplerate)
+
+
+def write_wav(path: str | os.PathLike, data: np.ndarray, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
+    """Write a wav atomically (temp file + rename)."""
+    from .common import atomic_path
+    with atomic_path(path, suffix=".wav") as tmp:
+        sf.write(str(tmp), np.asarray(data), sr, subtype=subtype, format="WAV")
+    return Path(path)

@@ -1,0 +1,155 @@
+"""Classification and calibration metrics shared by every stage (scikit-learn underneath).
+
+ECE follows Guo et al. 2017: 15 equal-width bins on top-1 confidence, a sample falls in a bin
+when lower < confidence <= upper, ECE = sum(bin size / n * |accuracy(bin) - confidence(bin)|).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .common import LABELS, write_csv_atomic
+
+
+def _as_ids(y, labels: Sequence[str]) -> np.ndarray:
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        return y.astype(int)
+    index = {lab: i for i, lab in enumerate(labels)}
+    return np.array([index[v] for v in y], dtype=int)
+
+
+def ece_score(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true, dtype=int)
+    conf = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (conf > lo) & (conf <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
+    return float(ece)
+
+
+def reliability_bins(probs: np.ndarray, y_true, n_bins: int = 15) -> dict:
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true, dtype=int)
+    conf = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    out = {"lower": [], "upper": [], "count": [], "accuracy": [], "confidence": []}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi)
+        out["lower"].append(float(lo)); out["upper"].append(float(hi)); out["count"].append(int(m.sum()))
+        out["accuracy"].append(float(correct[m].mean()) if m.any() else None)
+        out["confidence"].append(float(conf[m].mean()) if m.any() else None)
+    return out
+
+
+def nll_score(probs: np.ndarray, y_true) -> float:
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
+    y = np.asarray(y_true, dtype=int)
+    return float(-np.mean(np.log(probs[np.arange(len(y)), y])))
+
+
+def brier_score(probs: np.ndarray, y_true) -> float:
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y_true, dtype=int)
+    onehot = np.eye(probs.shape[1])[y]
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+def classification_metrics(y_true, probs: np.ndarray, labels: Sequence[str] = LABELS, n_bins: int = 15) -> dict:
+    """WA (accuracy), UA (mean per-class recall), macro/weighted F1, per-class P/R/F1/support,
+    ECE, NLL, Brier, confusion matrix (rows = true, cols = predicted, in `labels` order)."""
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                                 precision_recall_fscore_support)
+    labels = list(labels)
+    probs = np.asarray(probs, dtype=np.float64)
+    y = _as_ids(y_true, labels)
+    pred = probs.argmax(axis=1)
+    ids = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=ids, zero_division=0)
+    present = [i for i in ids if (y == i).any()]
+    ua = float(np.mean([r[i] for i in present])) if present else float("nan")
+    return {
+        "n": int(len(y)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "wa": float(accuracy_score(y, pred)),
+        "ua": ua,
+        "macro_f1": float(f1_score(y, pred, labels=ids, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(y, pred, labels=ids, average="weighted", zero_division=0)),
+        "ece": ece_score(probs, y, n_bins),
+        "nll": nll_score(probs, y),
+        "brier": brier_score(probs, y),
+        "per_class": {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                            "support": int(s[i])} for i, lab in enumerate(labels)},
+        "labels": labels,
+        "confusion_matrix": confusion_matrix(y, pred, labels=ids).tolist(),
+    }
+
+
+def majority_baseline(y_train, y_eval, labels: Sequence[str] = LABELS) -> dict:
+    """Metrics of always predicting the most frequent training label."""
+    labels = list(labels)
+    ytr = _as_ids(y_train, labels)
+    yev = _as_ids(y_eval, labels)
+    major = int(np.bincount(ytr, minlength=len(labels)).argmax())
+    probs = np.full((len(yev), len(labels)), 1e-6)
+    probs[:, major] = 1.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    m = classification_metrics(yev, probs, labels)
+    m["majority_label"] = labels[major]
+    return m
+
+
+def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_boot: int = 1000, seed: int = 0,
+                 alpha: float = 0.05, labels: Sequence[str] = LABELS) -> tuple[float, float]:
+    """Percentile bootstrap interval of a metric over utterances (resampled with replacement)."""
+    from sklearn.metrics import f1_score
+    labels = list(labels)
+    y = _as_ids(y_true, labels)
+    probs = np.asarray(probs, dtype=np.float64)
+    pred = probs.argmax(axis=1)
+    rng = np.random.default_rng(seed)
+    ids = list(range(len(labels)))
+    vals = []
+    n = len(y)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        yt, yp = y[idx], pred[idx]
+        if metric == "macro_f1":
+            vals.append(f1_score(yt, yp, labels=ids, average="macro", zero_division=0))
+        elif metric == "ua":
+            rec = [np.mean(yp[yt == i] == i) for i in ids if (yt == i).any()]
+            vals.append(np.mean(rec))
+        elif metric == "accuracy":
+            vals.append(np.mean(yt == yp))
+        elif metric == "ece":
+            vals.append(ece_score(probs[idx], yt))
+        else:
+            raise ValueError(f"unknown bootstrap metric {metric!r}")
+    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)
+
+
+def confusion_frame(confusion, labels: Sequence[str] = LABELS):
+    import pandas as pd
+    df = pd.DataFrame(np.asarray(confusion, dtype=int), index=list(labels), columns=list(labels))
+    df.index.name = "true\\pred"
+    return df
+
+
+def save_confusion_csv(path: str | Path, confusion, labels: Sequence[str] = LABELS) -> Path:
+    """Confusion matrix CSV: first column `true_label`, then one column per predicted label."""
+    df = confusion_frame(confusion, labels).reset_index().rename(columns={"true\\pred": "true_label"})
+    return write_csv_atomic(path, df)
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
+    return -(p * np.log(p)).sum(axis=-1)
