@@ -1,0 +1,54 @@
+# The two set-up commands: `make run` (main job on the embedded default) and `make test`.
+# Both create .venv if missing and install the pinned versions of constraints.txt.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= configs/cpu.yaml
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install browser lab smoke bench clean-outputs help
+
+help:
+	@echo "make run    - set up, then run the whole curriculum (notebooks 00-10) on the generated corpus ($(PROFILE))"
+	@echo "make test   - set up (incl. headless chromium when root), then run the test suite"
+	@echo "make lab    - open the notebooks in JupyterLab on 127.0.0.1"
+	@echo "make smoke  - the tiny CI profile end to end"
+	@echo "make bench  - the benchmarks in bench/"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the browser test of the demo; installed only when running as root and missing.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then true; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium install failed: the browser test will be skipped"; \
+	else echo "chromium missing and not root: the browser test will be skipped"; fi
+
+run: install
+	$(VENV)/bin/ser pipeline --profile $(PROFILE)
+
+smoke: install
+	$(VENV)/bin/ser pipeline --profile configs/smoke.yaml
+
+test: install browser
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lab: install
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --notebook-dir notebooks
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean-outputs:
+	find outputs -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
