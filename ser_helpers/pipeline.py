@@ -124,7 +124,8 @@ def _select(stages: list[Stage], only: list[str] | None, from_: str | None) -> l
 
 
 def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str | None = None,
-                 run_dir: str | Path | None = None, kernel: str = KERNEL, quiet: bool = False) -> PipelineResult:
+                 run_dir: str | Path | None = None, kernel: str = KERNEL, quiet: bool = False,
+                 notebooks_dir: str | Path | None = None) -> PipelineResult:
     """Run a profile's notebooks in order with papermill (cwd = repo root)."""
     import papermill as pm
     from tqdm.auto import tqdm
@@ -139,7 +140,7 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
     # validate every stage before running any
     plan = []
     for i, stage in selected:
-        nb_path = notebook_path(stage.notebook)
+        nb_path = notebook_path(stage.notebook, notebooks_dir)
         plan.append((i, stage, nb_path, stage_parameters(prof, stage, str(run_dir), nb_path)))
 
     timings_path = run_dir_abs / "pipeline_timings.json"

@@ -1,0 +1,270 @@
+"""The one audio-classifier API: load a wav2vec2 model dir once, predict probabilities for many clips.
+
+Padding must not leak into predictions. wav2vec2-base's convolutional feature encoder uses group
+norm and its feature extractor returns no attention mask, so zero-padding a short clip beside a long
+one changes its output (transformers #10117). `padding_invariant_logits` therefore runs the conv
+feature encoder on each clip unpadded (clips of equal length share one conv call), pads the *frame*
+features, and runs feature projection + the transformer encoder ONCE per batch with a frame attention
+mask, then masked mean pooling, projector and classifier: the math of
+`Wav2Vec2ForSequenceClassification` with the model's own submodules, so saved models stay standard
+Hugging Face models. Training (ser_helpers.acoustic) uses the very same forward.
+
+    clf = AudioClassifier.load("outputs/cpu/models/audio/multilingual/best_model")
+    P = clf.predict_proba([wave_16k_float32, ...], batch_size=8, max_duration_sec=15.0)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .common import SAMPLE_RATE, SERError, resolve_device
+
+#: shortest input the conv feature encoder turns into one frame (25 ms at 16 kHz); shorter clips are zero-padded
+MIN_SAMPLES = 400
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus")
+
+
+# ----------------------------------------------------------------------------- loading
+def resolve_model_source(name_or_dir: str | os.PathLike) -> str:
+    """A local model dir (or a training output dir holding `best_model/`) as a path string, else a hub id."""
+    path = Path(name_or_dir)
+    if path.is_dir():
+        if (path / "config.json").exists():
+            return str(path)
+        if (path / "best_model" / "config.json").exists():
+            return str(path / "best_model")
+        raise SERError(f"{path}: directory has no config.json (not a Hugging Face model dir)")
+    text = str(name_or_dir)
+    if text.startswith((".", "/", "~")) or text.count("/") > 1 or "\\" in text:
+        raise SERError(f"{text}: model directory not found")
+    return text
+
+
+def load_pretrained(loader, name_or_dir: str | os.PathLike, what: str = "model", **kwargs):
+    """Call `loader.from_pretrained` on a local dir or hub id; offline, a hub id fails fast with a clear message."""
+    source = resolve_model_source(name_or_dir)
+    if Path(source).is_dir():
+        return loader.from_pretrained(source, **kwargs)
+    try:  # the local cache first: never touches the network
+        return loader.from_pretrained(source, local_files_only=True, **kwargs)
+    except Exception:  # noqa: BLE001 - not cached: try the hub below
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        raise SERError(f"{what} {source!r} is not a local directory and not in the Hugging Face cache, and "
+                       "HF_HUB_OFFLINE is set. Download it where there is network "
+                       f"(`huggingface-cli download {source}`) or pass a local model directory.")
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "5")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise SERError(f"cannot load {what} {source!r}: it is not a local directory and the Hugging Face hub "
+                       f"did not provide it ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}). "
+                       "Offline? Download it on a machine with network (`huggingface-cli download "
+                       f"{source}`) or pass a local directory (e.g. one from `ser make-base-model`).") from exc
+
+
+# ----------------------------------------------------------------------------- the forward
+def normalize_clip(wave, do_normalize: bool = True):
+    """Per-clip zero-mean unit-variance, as Wav2Vec2FeatureExtractor(do_normalize=True) does."""
+    if not do_normalize:
+        return wave
+    return (wave - wave.mean()) / (wave.var(unbiased=False) + 1e-7).sqrt()
+
+
+def padding_invariant_logits(model, clips: Sequence, freeze_feature_encoder: bool = False):
+    """Logits [n, num_labels] of a Wav2Vec2ForSequenceClassification for a list of 1-D waveform tensors
+    (already normalised). One transformer forward for the whole list; no clip sees another's padding."""
+    import torch
+
+    w2v = model.wav2vec2
+    config = model.config
+    device = next(model.parameters()).device
+    # conv feature encoder: per clip, unpadded (equal-length clips share one call: group norm is per sample)
+    by_length: dict[int, list[int]] = defaultdict(list)
+    for i, clip in enumerate(clips):
+        by_length[int(clip.shape[-1])].append(i)
+    feats: list = [None] * len(clips)
+    for _, idx in by_length.items():
+        x = torch.stack([clips[i] for i in idx]).to(device)
+        if freeze_feature_encoder:
+            with torch.no_grad():
+                f = w2v.feature_extractor(x)
+        else:
+            f = w2v.feature_extractor(x)
+        f = f.transpose(1, 2)  # [g, frames, conv_dim]
+        for j, i in enumerate(idx):
+            feats[i] = f[j]
+    lengths = torch.tensor([f.shape[0] for f in feats], device=device)
+    padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)
+    mask = torch.arange(padded.shape[1], device=device)[None, :] < lengths[:, None]
+    hidden, _ = w2v.feature_projection(padded)
+    hidden = w2v._mask_hidden_states(hidden, attention_mask=mask)  # SpecAugment (training only)
+    if config.use_weighted_layer_sum:
+        enc = w2v.encoder(hidden, attention_mask=mask, output_hidden_states=True)
+        stacked = torch.stack(enc.hidden_states, dim=1)
+        weights = torch.nn.functional.softmax(model.layer_weights, dim=-1)
+        hidden = (stacked * weights.view(-1, 1, 1)).sum(dim=1)
+    else:
+        hidden = w2v.encoder(hidden, attention_mask=mask).last_hidden_state
+    if w2v.adapter is not None:  # pragma: no cover - sequence classification forbids adapters
+        raise SERError("wav2vec2 adapters are not supported for sequence classification")
+    hidden = model.projector(hidden)
+    maskf = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * maskf).sum(dim=1) / maskf.sum(dim=1)
+    return model.classifier(pooled)
+
+
+def prepare_clips(waves: Sequence[np.ndarray], max_samples: int | None, do_normalize: bool):
+    """float32 numpy clips -> cut to max_samples (from the start), min length, normalised torch tensors."""
+    import torch
+    out = []
+    for k, w in enumerate(waves):
+        arr = np.asarray(w, dtype=np.float32)
+        if arr.ndim != 1:
+            raise SERError(f"clip {k}: expected a 1-D 16 kHz mono array, got shape {arr.shape}")
+        if arr.size == 0:
+            raise SERError(f"clip {k}: empty audio array")
+        if not np.all(np.isfinite(arr)):
+            raise SERError(f"clip {k}: audio contains NaN or infinite samples")
+        if max_samples is not None and arr.size > max_samples:
+            arr = arr[:max_samples]
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = normalize_clip(t, do_normalize)
+        if t.numel() < MIN_SAMPLES:
+            t = torch.nn.functional.pad(t, (0, MIN_SAMPLES - t.numel()))
+        out.append(t)
+    return out
+
+
+# ----------------------------------------------------------------------------- the API
+class AudioClassifier:
+    """A loaded wav2vec2 sequence classifier with batched, padding-invariant inference."""
+
+    def __init__(self, model, feature_extractor, device: str = "cpu", model_dir: str | None = None):
+        self.model = model.to(device).eval()
+        self.feature_extractor = feature_extractor
+        self.device = device
+        self.model_dir = model_dir
+        id2label = model.config.id2label
+        self.labels = [str(id2label[i]) for i in range(len(id2label))]
+        self.sampling_rate = int(getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) or SAMPLE_RATE)
+        self.do_normalize = bool(getattr(feature_extractor, "do_normalize", True))
+
+    @classmethod
+    def load(cls, model_dir_or_hub_id: str | os.PathLike, device: str = "auto") -> "AudioClassifier":
+        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+        source = resolve_model_source(model_dir_or_hub_id)
+        model = load_pretrained(AutoModelForAudioClassification, source, "audio model")
+        if getattr(model.config, "model_type", "") not in {"wav2vec2", "hubert", "wavlm", "data2vec-audio"} \
+                or not hasattr(model, "wav2vec2"):
+            raise SERError(f"{source}: expected a wav2vec2 sequence-classification model, got "
+                           f"{model.__class__.__name__}")
+        fe = load_pretrained(AutoFeatureExtractor, source, "feature extractor")
+        return cls(model, fe, resolve_device(device), source)
+
+    def predict_logits(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+                       progress: bool = False) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+        if batch_size < 1:
+            raise SERError(f"batch_size must be >= 1, got {batch_size}")
+        n = len(waves)
+        if n == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        max_samples = int(round(max_duration_sec * self.sampling_rate)) if max_duration_sec else None
+        lengths = [min(len(w), max_samples) if max_samples else len(w) for w in waves]
+        order = np.argsort(lengths, kind="stable")  # length buckets: little padding per batch
+        out = np.zeros((n, len(self.labels)), dtype=np.float32)
+        batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        with torch.inference_mode():
+            for idx in tqdm(batches, desc="predict", disable=not progress, leave=False):
+                clips = prepare_clips([waves[i] for i in idx], max_samples, self.do_normalize)
+                logits = padding_invariant_logits(self.model, [c.to(self.device) for c in clips])
+                out[idx] = logits.float().cpu().numpy()
+        return out
+
+    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+                      progress: bool = False) -> np.ndarray:
+        """Probabilities [n, n_labels] (columns in `self.labels` order) for 16 kHz float32 mono arrays."""
+        logits = self.predict_logits(waves, batch_size, max_duration_sec, progress).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
+                      max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:
+        """Load each file (any rate/channels; AudioError naming a bad file) and predict probabilities."""
+        from .audio import load_audio
+        waves = []
+        for p in paths:
+            w = load_audio(p, target_sr=self.sampling_rate, max_duration_sec=None)
+            waves.append(w[: int(max_duration_sec * self.sampling_rate)] if max_duration_sec else w)
+        return self.predict_proba(waves, batch_size, max_duration_sec, progress)
+
+
+# ----------------------------------------------------------------------------- predict CLI
+def collect_audio_files(items: Sequence[str | os.PathLike]) -> list[Path]:
+    """Expand files and directories (recursively, audio extensions) into a sorted file list."""
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS)
+            if not found:
+                raise SERError(f"{p}: directory holds no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise SERError(f"{p}: no such file or directory")
+    return files
+
+
+def predict_paths(model_dir, inputs: Sequence[str | os.PathLike], output_csv=None, output_json=None,
+                  batch_size: int = 8, max_duration_sec: float = 15.0, device: str = "auto", progress: bool = True):
+    """Predict every audio file under `inputs`; returns a DataFrame (path, prediction, confidence, prob_<label>...)
+    and writes it as CSV and/or JSON when asked."""
+    import pandas as pd
+    from .common import write_csv_atomic, write_json_atomic
+    files = collect_audio_files(inputs)
+    clf = AudioClassifier.load(model_dir, device=device)
+    probs = clf.predict_files(files, batch_size=batch_size, max_duration_sec=max_duration_sec, progress=progress)
+    df = pd.DataFrame({"path": [str(f.resolve()) for f in files],
+                       "prediction": [clf.labels[i] for i in probs.argmax(axis=1)],
+                       "confidence": probs.max(axis=1).astype(float)})
+    for j, lab in enumerate(clf.labels):
+        df[f"prob_{lab}"] = probs[:, j].astype(float)
+    if output_csv:
+        write_csv_atomic(output_csv, df)
+    if output_json:
+        write_json_atomic(output_json, {"model_dir": clf.model_dir, "labels": clf.labels,
+                                        "predictions": df.to_dict(orient="records")})
+    return df
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    df = predict_paths(args.model_dir, args.inputs, args.output_csv, args.output_json, args.batch_size,
+                       args.max_duration_sec, args.device)
+    if not args.output_csv and not args.output_json:
+        print(df.to_csv(index=False), end="")
+    else:
+        print(f"wrote predictions for {len(df)} file(s)")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="predict emotions of audio files with a trained audio model")
+    p.add_argument("--model-dir", required=True, help="model dir (best_model/ or its parent) or hub id")
+    p.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS")
+    p.add_argument("--output-csv", default="")
+    p.add_argument("--output-json", default="")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-duration-sec", type=float, default=15.0)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.set_defaults(func=_cmd_predict)

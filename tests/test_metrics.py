@@ -1,0 +1,62 @@
+"""Metrics against hand-computed values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ser_helpers.metrics import (bootstrap_ci, brier_score, classification_metrics, ece_score, majority_baseline,
+                                 save_confusion_csv)
+
+
+def test_ece_hand_computed():
+    # two bins used: conf 0.9 (2 samples, 1 correct) and conf 0.6 (2 samples, 2 correct)
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
+    y = np.array([0, 1, 0, 1])
+    expected = 0.5 * abs(0.5 - 0.9) + 0.5 * abs(1.0 - 0.6)
+    assert ece_score(probs, y) == pytest.approx(expected)
+
+
+def test_ece_bin_edges_are_lower_exclusive_upper_inclusive():
+    # confidence exactly 1/15*k belongs to the bin whose upper edge it is: a perfect 1.0 is in the last bin
+    probs = np.array([[1.0, 0.0]])
+    assert ece_score(probs, np.array([0])) == pytest.approx(0.0)
+    assert ece_score(probs, np.array([1])) == pytest.approx(1.0)
+
+
+def test_classification_metrics_wa_ua_f1():
+    labels = ["ang", "hap", "neu", "sad"]
+    y = ["ang", "ang", "ang", "hap", "neu", "sad"]
+    pred = [0, 0, 1, 1, 2, 2]
+    probs = np.eye(4)[pred] * 0.7 + 0.075
+    m = classification_metrics(y, probs, labels)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["ua"] == pytest.approx((2 / 3 + 1 + 1 + 0) / 4)
+    assert m["per_class"]["sad"]["support"] == 1 and m["per_class"]["sad"]["recall"] == 0
+    assert m["confusion_matrix"][0] == [2, 1, 0, 0]
+    assert m["confusion_matrix"][3] == [0, 0, 1, 0]
+    f1 = [2 * 1 * (2 / 3) / (1 + 2 / 3), 2 * 0.5 * 1 / 1.5, 2 * 0.5 * 1 / 1.5, 0.0]
+    assert m["macro_f1"] == pytest.approx(np.mean(f1))
+
+
+def test_brier_and_majority():
+    probs = np.array([[1.0, 0.0], [0.5, 0.5]])
+    assert brier_score(probs, [0, 0]) == pytest.approx((0 + 0.5) / 2)
+    m = majority_baseline(["neu", "neu", "sad"], ["neu", "sad", "ang", "hap"])
+    assert m["majority_label"] == "neu" and m["accuracy"] == pytest.approx(0.25)
+
+
+def test_bootstrap_interval_contains_point_estimate():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 200)
+    probs = np.full((200, 4), 0.1)
+    probs[np.arange(200), np.where(rng.random(200) < 0.7, y, (y + 1) % 4)] = 0.7
+    lo, hi = bootstrap_ci(y, probs, "macro_f1", n_boot=200)
+    point = classification_metrics(y, probs)["macro_f1"]
+    assert lo <= point <= hi and hi - lo < 0.3
+
+
+def test_confusion_csv(tmp_path):
+    path = save_confusion_csv(tmp_path / "cm.csv", [[1, 2, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0], [0, 0, 0, 5]])
+    lines = path.read_text().splitlines()
+    assert lines[0] == "true_label,ang,hap,neu,sad"
+    assert lines[1] == "ang,1,2,0,0"
