@@ -76,15 +76,18 @@ class WhisperTranscriber:
         from .common import resolve_device
         self.model_name = str(model)
         self.device = resolve_device(device or "cpu")
-        compute_type = (compute_type or "").lower()
-        if compute_type not in ("", "default", "auto", "float16", "float32", "int8"):
-            raise SERError(f"--whisper-compute-type {compute_type!r}: expected float16, float32 or int8")
-        if compute_type == "int8":
-            warnings.warn("openai-whisper has no int8 mode; --whisper-compute-type int8 runs in float32",
-                          stacklevel=2)
-        if compute_type == "float16" and not self.device.startswith("cuda"):
-            warnings.warn("float16 needs CUDA; whisper runs in float32 on cpu", stacklevel=2)
-        self.fp16 = self.device.startswith("cuda") and compute_type in ("", "default", "auto", "float16")
+        compute_type = (compute_type or "").strip().lower()
+        known = ("", "default", "auto", "float16", "bfloat16", "float32", "int8", "int8_float16",
+                 "int8_float32", "int8_bfloat16", "int16")
+        if compute_type not in known:
+            raise SERError(f"--whisper-compute-type {compute_type!r}: expected one of {', '.join(known[3:])}")
+        if compute_type.startswith("int"):
+            warnings.warn(f"openai-whisper has no {compute_type} mode; --whisper-compute-type {compute_type} "
+                          f"runs in float32", stacklevel=2)
+        half = compute_type in ("", "default", "auto", "float16", "bfloat16")
+        if compute_type in ("float16", "bfloat16") and not self.device.startswith("cuda"):
+            warnings.warn(f"{compute_type} needs CUDA; whisper runs in float32 on cpu", stacklevel=2)
+        self.fp16 = self.device.startswith("cuda") and half
         self.compute_type = compute_type or "auto"
         self.cpu_threads = int(cpu_threads or 0)
         self.download_root = download_root
@@ -254,6 +257,8 @@ def make_tiny_whisper_checkpoint(path: str | os.PathLike, seed: int = 0, n_state
     model = Whisper(dims)
     with torch.no_grad():  # whisper leaves the decoder's positional embedding uninitialised (torch.empty)
         model.decoder.positional_embedding.normal_(0.0, 0.02)
+        # boost a band of ordinary text tokens so greedy decoding emits (nonsense) words, not an instant EOT
+        model.decoder.token_embedding.weight[262:1262] *= 6.0
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, tmp)
     return Path(path)

@@ -28,7 +28,7 @@ from .common import LABELS, SAMPLE_RATE, SERError, atomic_dir, read_json, read_m
 
 FEATURE_VERSION = 1
 N_MFCC = 20
-DEFAULT_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 MODEL_FILE = "baseline_model.json"
 CACHE_FILE = "feature_cache.npz"
 F0_MIN, F0_MAX = 60.0, 500.0
@@ -263,13 +263,11 @@ def _ids(labels_col, labels: list[str], manifest: str) -> np.ndarray:
     return np.array([index[v] for v in labels_col], dtype=int)
 
 
-def _score(model: BaselineModel, X, y, n_boot: int, seed: int) -> dict:
+def _score(model: BaselineModel, X, y, meta, n_boot: int, seed: int, train_counts: dict, train_source: str):
+    """The evaluation stage's metrics (evaluate.compute_metrics): same numbers, breakdowns and majority baseline."""
+    from .evaluate import compute_metrics
     probs = model.predict_proba_features(X)
-    m = M.classification_metrics(y, probs, model.labels)
-    if n_boot:
-        m["ci95"] = {k: list(M.bootstrap_ci(y, probs, k, n_boot=n_boot, seed=seed, labels=model.labels))
-                     for k in ("macro_f1", "ua")}
-    return m, probs
+    return compute_metrics(y, probs, model.labels, meta, n_boot, seed, train_counts, train_source), probs
 
 
 def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="outputs/cpu/models/baseline/default",
@@ -327,12 +325,11 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
               "rows": {s: int(len(df)) for s, df in frames.items()},
               "train_label_counts": {lab: int((Y["train"] == i).sum()) for i, lab in enumerate(labels)}}
     probs = {}
-    for split in [s for s in ("val", "test") if s in frames]:
-        m, probs[split] = _score(model, X[split], Y[split], bootstrap, seed)
-        maj = M.majority_baseline(Y["train"], Y[split], labels)
-        m["majority_baseline"] = {k: maj[k] for k in ("majority_label", "accuracy", "ua", "macro_f1", "weighted_f1")}
-        m["majority_baseline"]["source"] = "train label distribution"
-        report[split] = m
+    scored = [s for s in ("val", "test") if s in frames]
+    for split in scored:  # bootstrap intervals for the last (held-out) split only: they cost time
+        report[split], probs[split] = _score(model, X[split], Y[split], frames[split],
+                                             bootstrap if split == scored[-1] else 0, seed,
+                                             report["train_label_counts"], f"train manifest {train_manifest}")
     report["timings"] = {"features_sec": round(t_feat, 3), "total_sec": round(time.perf_counter() - t0, 3),
                          "cached_files_before": n_cached, "files_featurised": len(cache) - n_cached}
 

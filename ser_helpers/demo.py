@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -70,7 +70,6 @@ class Example:
     label: str
     language: str | None = None
     transcript: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- input handling
@@ -84,12 +83,13 @@ def to_waveform(value: Any, min_duration_sec: float = MIN_DURATION_SEC,
         value = value["path"]
     if isinstance(value, (str, os.PathLike)):
         name = str(value)
-        wav = audio_io.load_audio(name, max_duration_sec=max_duration_sec, min_duration_sec=min_duration_sec)
+        try:
+            wav = audio_io.load_audio(name, max_duration_sec=max_duration_sec, min_duration_sec=min_duration_sec)
+        except audio_io.AudioError as exc:  # the page shows the file's name, not Gradio's temp path
+            raise audio_io.AudioError(str(exc).replace(name, Path(name).name)) from None
         return wav, Path(name).name
     if isinstance(value, (tuple, list)) and len(value) == 2:
         sr, data = value
-        if isinstance(data, (int, np.integer)) and not isinstance(sr, (int, np.integer)):
-            sr, data = data, sr  # (array, sr) order
         wav = audio_io.prepare_array(np.asarray(data), int(sr), name="microphone recording",
                                      max_duration_sec=max_duration_sec, min_duration_sec=min_duration_sec)
         return wav, "microphone recording"
@@ -108,13 +108,34 @@ def language_code(choice: str | None) -> str | None:
     raise SERError(f"unknown language choice {choice!r}; expected one of {list(LANGUAGE_CHOICES)}")
 
 
+def detect_language(predictor, wav: np.ndarray) -> str | None:
+    """'en' or 'zh' from Whisper's language detection when the predictor's ASR is a real Whisper model
+    (restricted to the two languages the models know); None otherwise (the predictor's default applies)."""
+    asr = (getattr(predictor, "components", None) or {}).get("asr") or {}
+    if str(asr.get("backend", "")).lower() != "whisper":
+        return None
+    model = getattr(predictor.featurizer.transcriber, "model", None)
+    if model is None or not hasattr(model, "detect_language"):
+        return None
+    import torch
+    import whisper
+    clip = whisper.pad_or_trim(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)))
+    mel = whisper.log_mel_spectrogram(clip, n_mels=model.dims.n_mels).to(model.device)
+    with torch.no_grad():
+        _, probs = model.detect_language(mel)
+    return "zh" if probs.get("zh", 0.0) > probs.get("en", 0.0) else "en"
+
+
 def analyze(predictor, audio_value: Any, language: str | None = "auto", transcript: str | None = None,
             min_duration_sec: float = MIN_DURATION_SEC, max_duration_sec: float = MAX_DURATION_SEC) -> DemoResult:
     """Run the predictor on one clip. An empty `transcript` means: let the predictor transcribe;
     a typed one replaces the ASR output (the editable box of the demo)."""
     wav, name = to_waveform(audio_value, min_duration_sec, max_duration_sec)
     text = (transcript or "").strip() or None
-    pred = predictor.predict(wav, SAMPLE_RATE, language=language_code(language), transcript=text)
+    lang = language_code(language)
+    if lang is None:
+        lang = detect_language(predictor, wav)
+    pred = predictor.predict(wav, SAMPLE_RATE, language=lang, transcript=text)
     return DemoResult(prediction=pred, duration_sec=wav.size / SAMPLE_RATE,
                       source=str(audio_value if isinstance(audio_value, (str, os.PathLike)) else name))
 
@@ -131,8 +152,10 @@ def describe_text(predictor, prediction: dict | None = None) -> str:
     lines = []
     if prediction is not None:
         lang = prediction.get("language")
+        temp = prediction.get("temperature")
         lines.append(f"**Language used:** {LANGUAGE_NAMES.get(lang, lang)}  ")
-        lines.append(f"**Calibration temperature:** {float(prediction.get('temperature', float('nan'))):.3f}  ")
+        lines.append("**Calibration temperature:** "
+                     + (f"{float(temp):.3f}" if temp is not None else "none (vector scaling)") + "  ")
         if prediction.get("text_probs") is None:
             lines.append("**Text branch:** no transcript, audio evidence only  ")
     info = predictor.describe() if hasattr(predictor, "describe") else None
@@ -141,6 +164,8 @@ def describe_text(predictor, prediction: dict | None = None) -> str:
         for key, val in info.items():
             if isinstance(val, dict):
                 val = ", ".join(f"{k}: {v}" for k, v in val.items())
+            elif isinstance(val, (list, tuple)):
+                val = ", ".join(str(v) for v in val)
             lines.append(f"- {key}: {val}")
     elif info:
         lines.append(f"\n**Models loaded**\n\n{info}")
@@ -160,6 +185,14 @@ def _run_dir_of(fusion_dir: Path) -> Path | None:
 def _example_tables(fusion_dir: Path) -> list[Path]:
     """Candidate test-split tables: pipeline.json pointers, then features/, then manifests/."""
     out: list[Path] = []
+    report = Path(fusion_dir) / "train_report.json"  # train-late-fusion records its input feature tables
+    if report.exists():
+        try:
+            test = (read_json(report).get("inputs") or {}).get("test")
+        except Exception:  # noqa: BLE001 - a broken report is the predictor's problem, not the examples'
+            test = None
+        if test:
+            out.append(Path(test))
     pipe = Path(fusion_dir) / "pipeline.json"
     if pipe.exists():
         try:
@@ -297,6 +330,11 @@ def build_demo(predictor_or_dir, examples=None, title: str = "Speech emotion rec
                 transcript_box = gr.Textbox(label="Transcript (editable; empty = automatic)", lines=2,
                                             interactive=True, elem_id=ELEM_IDS["transcript"])
                 submit = gr.Button("Analyze", variant="primary", elem_id=ELEM_IDS["submit"])
+                if examples:
+                    gr.Examples([[ex.path, _example_language(ex), ex.transcript] for ex in examples],
+                                [audio_in, language_in, transcript_box],
+                                label="Test-split clips, one per emotion (click, then Analyze)",
+                                example_labels=[f"{display_name(ex.label)} · {Path(ex.path).name}" for ex in examples])
             with gr.Column(scale=1):
                 fused_out = gr.Label(label="Emotion (calibrated fusion)", num_top_classes=len(LABELS),
                                      elem_id=ELEM_IDS["fused"])
@@ -313,10 +351,6 @@ def build_demo(predictor_or_dir, examples=None, title: str = "Speech emotion rec
         # a new recording/upload must be transcribed afresh (examples set the transcript themselves)
         for event in (audio_in.upload, audio_in.stop_recording, audio_in.clear):
             event(clear_transcript, None, transcript_box, api_visibility="private")
-        if examples:
-            gr.Examples([[ex.path, _example_language(ex), ex.transcript] for ex in examples], inputs,
-                        label="Test-split clips, one per emotion", example_labels=[
-                            f"{display_name(ex.label)} · {Path(ex.path).name}" for ex in examples])
     app.ser_predictor = predictor
     app.ser_examples = examples
     return app
@@ -330,16 +364,22 @@ def _in_notebook() -> bool:
         return False
 
 
-def launch_demo(fusion_dir, host: str = DEFAULT_HOST, port: int | None = None, share: bool = False,
-                examples=None, block: bool | None = None, max_file_size: str | int = MAX_FILE_SIZE, **kwargs):
-    """Build and launch the app (loopback, no share link unless asked). Blocks in a terminal;
-    in a notebook it shows the app inline and returns. Returns the Blocks app."""
-    app = build_demo(fusion_dir, examples=examples)
+def launch_app(app, host: str = DEFAULT_HOST, port: int | None = None, share: bool = False,
+               block: bool | None = None, max_file_size: str | int = MAX_FILE_SIZE, **kwargs):
+    """Launch a built app (loopback, no public link unless `share`, uploads capped at `max_file_size`).
+    Blocks in a terminal; in a notebook it shows the app inline and returns. Returns the app."""
     if block is None:
         block = not _in_notebook()
     app.launch(server_name=host, server_port=port, share=share, max_file_size=max_file_size,
                prevent_thread_lock=not block, quiet=not block, **kwargs)
     return app
+
+
+def launch_demo(fusion_dir, host: str = DEFAULT_HOST, port: int | None = None, share: bool = False,
+                examples=None, block: bool | None = None, max_file_size: str | int = MAX_FILE_SIZE, **kwargs):
+    """Build the app for `fusion_dir` (or a predictor object) and launch it (see `launch_app`)."""
+    app = build_demo(fusion_dir, examples=examples)
+    return launch_app(app, host=host, port=port, share=share, block=block, max_file_size=max_file_size, **kwargs)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -349,5 +389,9 @@ def register_cli(subparsers) -> None:
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=None, help="port (default: Gradio picks a free one from 7860)")
     p.add_argument("--share", action="store_true", help="also create a public gradio.live link (off by default)")
-    p.set_defaults(func=lambda a: launch_demo(a.fusion_dir, host=a.host, port=a.port, share=a.share, block=True)
-                   and 0)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    launch_demo(args.fusion_dir, host=args.host, port=args.port, share=args.share, block=True)
+    return 0

@@ -268,3 +268,12 @@ def register_cli(subparsers) -> None:
     p.add_argument("--max-duration-sec", type=float, default=15.0)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_cmd_predict)
+
+
+def batch_invariance_gap(clf: AudioClassifier, waves: Sequence[np.ndarray], batch_size: int = 8,
+                         max_duration_sec: float | None = 15.0) -> float:
+    """Largest |p_batched - p_alone| over `waves`: ~1e-6 when padding does not leak."""
+    batched = clf.predict_proba(waves, batch_size=batch_size, max_duration_sec=max_duration_sec)
+    alone = np.concatenate([clf.predict_proba([w], batch_size=1, max_duration_sec=max_duration_sec)
+                            for w in waves])
+    return float(np.abs(batched - alone).max())

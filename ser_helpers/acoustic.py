@@ -1,0 +1,835 @@
+"""Fine-tune wav2vec2 + a classification head (notebook 03, `ser train-wav2vec2`).
+
+Training runs on the Hugging Face `Trainer` (so fp16/bf16, gradient accumulation, checkpoints,
+`--resume` and torchrun/accelerate multi-process runs come from it), with:
+
+* the padding-invariant forward of `inference.padding_invariant_logits` (per-clip conv encoder,
+  masked transformer + pooling), so no clip learns its neighbours' padding as a duration cue;
+* random crops to `max_duration_sec` seeded by (seed, epoch, index): a resumed run sees the same crops;
+* length-grouped batches (durations from the manifest), class-weighted and per-source-weighted loss;
+* early stopping on validation macro-F1, freezing the feature encoder for the first N epochs.
+
+The saved `best_model/` is a standard `Wav2Vec2ForSequenceClassification` dir + feature extractor.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import __version__
+from .common import (LABELS, SAMPLE_RATE, SERError, atomic_dir, label_map, read_manifest, resolve_device,
+                     set_seed, write_json_atomic, write_text_atomic)
+from .inference import load_pretrained, normalize_clip, padding_invariant_logits, MIN_SAMPLES
+
+# ----------------------------------------------------------------------------- base models
+BASE_SIZES: dict[str, dict] = {
+    # about 0.9 M parameters; default group norm in the conv feature encoder (as wav2vec2-base)
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
+                  conv_dim=(64, 64, 64, 128, 128, 128, 128), classifier_proj_size=64),
+    # for tests and smoke runs
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+                 conv_dim=(32, 32, 32, 64, 64, 64, 64), classifier_proj_size=32,
+                 num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8),
+}
+
+
+def make_base_model(output_dir: str | os.PathLike, size: str = "small", labels: Sequence[str] = LABELS,
+                     seed: int = 0) -> Path:
+    """Write a RANDOMLY INITIALISED small Wav2Vec2ForSequenceClassification + feature extractor
+    (save_pretrained) to `output_dir`: the offline stand-in for facebook/wav2vec2-base, trained from scratch."""
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
+    if size not in BASE_SIZES:
+        raise SERError(f"unknown base model size {size!r}; choose one of {sorted(BASE_SIZES)}")
+    labels = list(labels)
+    config = Wav2Vec2Config(
+        **BASE_SIZES[size], feat_extract_norm="group", do_stable_layer_norm=False,
+        layerdrop=0.0,  # every layer runs: deterministic and DDP-friendly
+        num_labels=len(labels), id2label={i: lab for i, lab in enumerate(labels)},
+        label2id={lab: i for i, lab in enumerate(labels)}, problem_type="single_label_classification",
+    )
+    torch.manual_seed(seed)
+    model = Wav2Vec2ForSequenceClassification(config)
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0,
+                                  do_normalize=True, return_attention_mask=False)
+    with atomic_dir(output_dir) as tmp:
+        model.save_pretrained(tmp)
+        fe.save_pretrained(tmp)
+        write_text_atomic(Path(tmp) / "README.md",
+                          f"# Random-init wav2vec2 ({size})\n\nA randomly initialised `Wav2Vec2ForSequenceClassification` "
+                          f"({count_parameters(model) / 1e6:.2f} M parameters, seed {seed}), written by "
+                          "`ser make-base-model`. It knows nothing about speech: training starts from scratch. "
+                          "A real run starts from a pretrained checkpoint such as `facebook/wav2vec2-base`.\n")
+    return Path(output_dir)
+
+
+def count_parameters(model) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+# ----------------------------------------------------------------------------- data
+def parse_key_values(text: str, what: str, cast=str) -> dict:
+    """'a=1,b=2' -> {'a': cast('1'), ...}; clear error on a malformed item."""
+    out = {}
+    for item in [t.strip() for t in (text or "").split(",") if t.strip()]:
+        if "=" not in item:
+            raise SERError(f"{what}: item {item!r} is not KEY=VALUE (e.g. esd_4class=2.5)")
+        key, value = (s.strip() for s in item.split("=", 1))
+        try:
+            out[key] = cast(value)
+        except ValueError as exc:
+            raise SERError(f"{what}: value {value!r} of {key!r} is not a number") from exc
+    return out
+
+
+def load_split(manifest: str | os.PathLike, labels: Sequence[str], source_weight_map: dict,
+               source_language_map: dict, name: str):
+    """Read a manifest; fill `language` from the source map and a `sample_weight` column from the weight map."""
+    df = read_manifest(manifest, labels=labels)
+    if source_weight_map or source_language_map:
+        if "source_dataset" not in df.columns:
+            raise SERError(f"{manifest}: --source-weight-map/--source-language-map need a 'source_dataset' column")
+    if source_language_map:
+        lang = df["language"].astype(object) if "language" in df.columns else None
+        mapped = df["source_dataset"].map(source_language_map)
+        df["language"] = mapped.where(mapped.notna(), lang) if lang is not None else mapped
+    df["sample_weight"] = (df["source_dataset"].map(source_weight_map).fillna(1.0).astype(float)
+                           if source_weight_map else 1.0)
+    df.attrs["name"] = name
+    return df
+
+
+def check_audio_files(frames: dict, sample_rate: int, progress: bool = True) -> None:
+    """Decode every file of every manifest once; a bad file is an AudioError naming manifest, row and file.
+    Fills/refreshes `duration_sec` from the decoded audio (used for length grouping)."""
+    from tqdm.auto import tqdm
+
+    from .audio import AudioError, load_audio
+    for split, df in frames.items():
+        durations = []
+        for row, path in enumerate(tqdm(df["path"], desc=f"check {split} audio", disable=not progress,
+                                        leave=False)):
+            try:
+                wave = load_audio(path, target_sr=sample_rate, max_duration_sec=None)
+            except AudioError as exc:
+                raise AudioError(f"{split} manifest {df.attrs.get('manifest', '')} row {row + 2}: {exc}") from exc
+            durations.append(len(wave) / sample_rate)
+        df["duration_sec"] = durations
+
+
+class ClipDataset:
+    """Items are (index, epoch) pairs; training clips are randomly cropped to `max_samples` with an RNG seeded
+    by (seed, epoch, index), evaluation clips are cut at `max_samples` from the start."""
+
+    def __init__(self, df, label2id: dict, sample_rate: int, max_samples: int | None, train: bool, seed: int,
+                 do_normalize: bool = True):
+        self.paths = list(df["path"])
+        self.labels = np.array([label2id[v] for v in df["label"]], dtype=np.int64)
+        self.weights = np.asarray(df["sample_weight"], dtype=np.float32)
+        self.durations = np.asarray(df["duration_sec"], dtype=np.float64)
+        self.sample_rate, self.max_samples, self.train, self.seed = sample_rate, max_samples, train, seed
+        self.do_normalize = do_normalize
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def lengths(self) -> np.ndarray:
+        n = np.round(self.durations * self.sample_rate)
+        return np.minimum(n, self.max_samples) if self.max_samples else n
+
+    def __getitem__(self, item):
+        import torch
+
+        from .audio import load_audio
+        index, epoch = item if isinstance(item, tuple) else (int(item), 0)
+        wave = load_audio(self.paths[index], target_sr=self.sample_rate, max_duration_sec=None)
+        if self.max_samples and len(wave) > self.max_samples:
+            start = 0
+            if self.train:
+                rng = np.random.default_rng([self.seed, epoch, index])
+                start = int(rng.integers(0, len(wave) - self.max_samples + 1))
+            wave = wave[start:start + self.max_samples]
+        clip = normalize_clip(torch.from_numpy(np.ascontiguousarray(wave)), self.do_normalize)
+        if clip.numel() < MIN_SAMPLES:
+            clip = torch.nn.functional.pad(clip, (0, MIN_SAMPLES - clip.numel()))
+        return {"clip": clip, "label": int(self.labels[index]), "weight": float(self.weights[index]),
+                "index": index}
+
+
+def collate_clips(items: list[dict]) -> dict:
+    import torch
+    return {"clips": [it["clip"] for it in items],
+            "labels": torch.tensor([it["label"] for it in items], dtype=torch.long),
+            "weights": torch.tensor([it["weight"] for it in items], dtype=torch.float32),
+            "indices": torch.tensor([it["index"] for it in items], dtype=torch.long)}
+
+
+class EpochBatchSampler:
+    """Batches of (index, epoch) pairs. Shuffled with seed + epoch; with `length_grouped`, each mega-batch of
+    50 batches is sorted by length before it is cut into batches (little padding), and batch order is shuffled.
+    The number of batches is ceil(n / batch_size) every epoch."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True,
+                 length_grouped: bool = True, mega: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.seed, self.shuffle, self.length_grouped = batch_size, seed, shuffle, length_grouped
+        self.mega = mega * batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def batches(self) -> list[list[int]]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable") if self.length_grouped else np.arange(n)
+            return [order[i:i + self.batch_size].tolist() for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        order = rng.permutation(n)
+        batches = []
+        for start in range(0, n, self.mega):
+            chunk = order[start:start + self.mega]
+            if self.length_grouped:
+                chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+        if self.length_grouped:
+            perm = rng.permutation(len(batches))
+            batches = [batches[i] for i in perm]
+        return batches
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield [(int(i), self.epoch) for i in batch]
+
+
+# ----------------------------------------------------------------------------- model wrapper + trainer
+class PaddingInvariantClassifier(torch.nn.Module):
+    """Wraps a Wav2Vec2ForSequenceClassification; forward(clips) -> logits via the padding-invariant path.
+    A plain nn.Module so DDP/accelerate wrap it and gradients sync through its forward."""
+
+    def __init__(self, model, freeze_feature_encoder: bool = False):
+        super().__init__()
+        self.model = model
+        self.freeze_feature_encoder = freeze_feature_encoder
+
+    def forward(self, clips, labels=None, weights=None, indices=None):
+        return padding_invariant_logits(self.model, clips, freeze_feature_encoder=self.freeze_feature_encoder)
+
+
+def weighted_loss(logits, labels, weights, class_weights):
+    """Class-weighted (+ per-sample source-weighted) cross-entropy, normalised by the total weight."""
+    import torch
+    per = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    w = weights.to(per.dtype)
+    if class_weights is not None:
+        w = w * class_weights.to(per.device, per.dtype)[labels]
+    return (per * w).sum() / w.sum().clamp_min(1e-8)
+
+
+def _make_trainer_class():
+    import torch
+    from transformers import Trainer
+
+    class SERTrainer(Trainer):
+        """Trainer with our datasets/samplers, padding-invariant forward and weighted loss."""
+
+        def __init__(self, *a, train_sampler=None, eval_sampler=None, class_weights=None, collate=None, **kw):
+            super().__init__(*a, **kw)
+            self._train_sampler, self._eval_sampler = train_sampler, eval_sampler
+            self.class_weights, self._collate = class_weights, collate
+
+        def _loader(self, dataset, batch_sampler):
+            from torch.utils.data import DataLoader
+            dl = DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=self._collate,
+                            num_workers=self.args.dataloader_num_workers, pin_memory=False)
+            return self.accelerator.prepare(dl)
+
+        def get_train_dataloader(self):
+            return self._loader(self.train_dataset, self._train_sampler)
+
+        def get_eval_dataloader(self, eval_dataset=None):
+            return self._loader(eval_dataset if eval_dataset is not None else self.eval_dataset, self._eval_sampler)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            logits = model(inputs["clips"])
+            loss = weighted_loss(logits, inputs["labels"], inputs["weights"], self.class_weights)
+            return (loss, logits) if return_outputs else loss
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            inputs = self._prepare_inputs(inputs)
+            with torch.no_grad():
+                logits = model(inputs["clips"])
+                loss = torch.nn.functional.cross_entropy(logits.float(), inputs["labels"])
+            return loss.detach(), logits.detach().float(), inputs["labels"]
+
+    return SERTrainer
+
+
+def _make_callbacks(wrapper, freeze_epochs: int, freeze_always: bool):
+    from transformers import TrainerCallback
+
+    class FreezeSchedule(TrainerCallback):
+        """Freeze the conv feature encoder for the first `freeze_epochs` epochs (or always)."""
+
+        def on_epoch_begin(self, args, state, control, **kw):
+            wrapper.freeze_feature_encoder = freeze_always or (state.epoch or 0) < freeze_epochs - 1e-9
+
+    return [FreezeSchedule()]
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class TrainResult:
+    output_dir: Path
+    best_model_dir: Path
+    report: dict = field(default_factory=dict)
+
+    @property
+    def history(self) -> list[dict]:
+        return self.report.get("history", [])
+
+
+def _versions() -> dict:
+    import torch
+    import transformers
+    try:
+        import accelerate
+        acc = accelerate.__version__
+    except ImportError:  # pragma: no cover
+        acc = None
+    return {"ser_helpers": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "accelerate": acc}
+
+
+def _history_from_log(log_history: list[dict]) -> list[dict]:
+    """One row per evaluation: epoch, step, train_loss (mean of the losses logged since the last eval), val_*."""
+    rows, losses = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        if "eval_macro_f1" in entry:
+            row = {"epoch": round(float(entry.get("epoch", 0)), 4), "step": entry.get("step"),
+                   "train_loss": float(np.mean(losses)) if losses else None}
+            for k, v in entry.items():
+                if k.startswith("eval_") and isinstance(v, (int, float)):
+                    row["val_" + k[5:]] = float(v)
+            rows.append(row)
+            losses = []
+    return rows
+
+
+def _model_card(report: dict, labels: list[str]) -> str:
+    test = report.get("test_metrics") or {}
+    val = report.get("best_val_metrics") or {}
+    ci = test.get("macro_f1_ci95")
+    ci_txt = f" (95% bootstrap CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else ""
+    offline = report["config"].get("base_model_is_random_init")
+    what = ("a SMALL wav2vec2 ({:.2f} M parameters) trained FROM SCRATCH (random initialisation, no "
+            "self-supervised pretraining) on generated speech. It is a teaching artefact, not a usable emotion "
+            "recogniser for real voices.".format(report.get("n_parameters", 0) / 1e6)
+            if offline else f"`{report['config']['base_model']}` fine-tuned with a classification head.")
+    lines = [
+        "# Speech emotion recognition: wav2vec2 sequence classifier", "",
+        f"What it is: {what}", "",
+        "## Data and split",
+        f"- train: `{report['config']['train_manifest']}` ({report['data']['train']['n']} clips)",
+        f"- val: `{report['config']['val_manifest']}` ({report['data']['val']['n']} clips; early stopping and "
+        "model selection)",
+        f"- test: `{report['config'].get('test_manifest') or '-'}` "
+        f"({report['data'].get('test', {}).get('n', 0)} clips; used once, after training)",
+        "- Splits are speaker-independent (held-out sessions/speakers), as prepared by the manifest stage.", "",
+        "## Labels", f"`id2label` = {dict(enumerate(labels))} (IEMOCAP codes: ang angry, hap happy(+excited), "
+        "neu neutral, sad sad).", "",
+        "## Metrics",
+        f"- best epoch {report.get('best_epoch')}: val macro-F1 {val.get('macro_f1', float('nan')):.3f}, "
+        f"UA {val.get('ua', float('nan')):.3f}, WA {val.get('accuracy', float('nan')):.3f}",
+    ]
+    if test:
+        lines.append(f"- test: macro-F1 {test['macro_f1']:.3f}{ci_txt}, UA {test['ua']:.3f}, "
+                     f"WA {test['accuracy']:.3f}, ECE {test['ece']:.3f}")
+    lines += [
+        "", "## How to use",
+        "```python\nfrom ser_helpers.inference import AudioClassifier\nclf = AudioClassifier.load(\"best_model\")\n"
+        "probs = clf.predict_proba([wave_16k_float32])\n```",
+        "It also loads with `AutoModelForAudioClassification` and `pipeline(\"audio-classification\")` "
+        "(one clip at a time there: batched zero padding changes group-norm wav2vec2 outputs).", "",
+        "## Limits",
+        "- Four acted/generated emotion categories only; real emotions are blended, culture- and "
+        "context-dependent, and often not expressed in the voice at all.",
+        "- Trained on the speakers, languages, recording conditions and durations of its data; expect it to "
+        "fail on other microphones, noise, accents, languages and spontaneous speech.",
+        f"- Clips are cut to {report['config']['max_duration_sec']:g} s.", "",
+        "## Ethical caveats",
+        "Inferring emotion from someone's voice is an inference about their inner state that can be wrong and "
+        "that people often have not consented to. Do not use it to make decisions about people (hiring, "
+        "policing, credit, health, education), always disclose its use, let people opt out, and treat its "
+        "output as a noisy signal, never as ground truth. Accuracy differs across groups of speakers.", "",
+    ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- training
+def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.PathLike,
+                   output_dir: str | os.PathLike, test_manifest: str | os.PathLike = "",
+                   base_model: str = "facebook/wav2vec2-base", sample_rate: int = 16000,
+                   max_duration_sec: float = 15.0, epochs: float = 12, batch_size: int = 4,
+                   learning_rate: float = 1e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
+                   gradient_accumulation: int = 1, patience: int = 3, num_workers: int = 0, log_interval: int = 200,
+                   seed: int = 42, freeze_feature_encoder: bool = False, freeze_feature_encoder_epochs: int = 0,
+                   fp16: bool = False, bf16: bool = False, source_weight_map: str | dict = "",
+                   source_language_map: str | dict = "", device: str = "auto",
+                   disable_class_weighted_loss: bool = False, resume: bool = False, lr_scheduler: str = "linear",
+                   max_steps: int | None = None, length_grouped: bool = True, progress: bool = True,
+                   head_only: bool = False, train_projector: bool = False, plots: bool = True,
+                   callbacks: Sequence | None = None) -> TrainResult:
+    """Fine-tune a wav2vec2 sequence classifier; write best_model/, train_report.json, label_map.json,
+    val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots."""
+    import torch
+    from transformers import (EarlyStoppingCallback, TrainingArguments, Wav2Vec2FeatureExtractor,
+                              AutoFeatureExtractor, AutoModelForAudioClassification)
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from . import metrics as M
+
+    t_start = time.time()
+    output_dir = Path(output_dir)
+    labels = list(LABELS)
+    lm = label_map(labels)
+    if lr_scheduler not in {"linear", "cosine", "constant"}:
+        raise SERError(f"--lr-scheduler must be linear, cosine or constant, got {lr_scheduler!r}")
+    if batch_size < 1 or gradient_accumulation < 1:
+        raise SERError("--batch-size and --gradient-accumulation must be >= 1")
+    if max_duration_sec is not None and max_duration_sec <= 0:
+        raise SERError(f"--max-duration-sec must be > 0, got {max_duration_sec}")
+    sw_map = source_weight_map if isinstance(source_weight_map, dict) else \
+        parse_key_values(source_weight_map, "--source-weight-map", float)
+    sl_map = source_language_map if isinstance(source_language_map, dict) else \
+        parse_key_values(source_language_map, "--source-language-map", str)
+
+    # ---- data: manifests, every file checked once
+    frames = {"train": load_split(train_manifest, labels, sw_map, sl_map, "train"),
+              "val": load_split(val_manifest, labels, sw_map, sl_map, "val")}
+    if test_manifest:
+        frames["test"] = load_split(test_manifest, labels, sw_map, sl_map, "test")
+    for split, src in (("train", train_manifest), ("val", val_manifest), ("test", test_manifest)):
+        if split in frames:
+            frames[split].attrs["manifest"] = str(src)
+    if sw_map:
+        unknown = sorted(set(sw_map) - set(frames["train"]["source_dataset"]))
+        if unknown:
+            warnings.warn(f"--source-weight-map keys {unknown} match no training row's source_dataset", stacklevel=2)
+    check_audio_files(frames, sample_rate, progress=progress)
+
+    # ---- model
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    model = load_pretrained(AutoModelForAudioClassification, base_model, "base model",
+                            num_labels=len(labels), label2id=lm["label2id"],
+                            id2label={int(k): v for k, v in lm["id2label"].items()},
+                            ignore_mismatched_sizes=True)
+    if not hasattr(model, "wav2vec2"):
+        raise SERError(f"{base_model}: expected a wav2vec2 model, got {model.__class__.__name__}")
+    try:
+        feature_extractor = load_pretrained(AutoFeatureExtractor, base_model, "feature extractor")
+    except SERError:
+        feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=sample_rate, do_normalize=True,
+                                                     return_attention_mask=False)
+    do_normalize = bool(getattr(feature_extractor, "do_normalize", True))
+    base_readme = Path(str(base_model)) / "README.md"
+    random_init = base_readme.exists() and "Random-init" in base_readme.read_text(encoding="utf-8")[:200]
+    if freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    if head_only:
+        for p in model.wav2vec2.parameters():
+            p.requires_grad = False
+        for p in model.projector.parameters():
+            p.requires_grad = bool(train_projector)
+        if getattr(model.config, "use_weighted_layer_sum", False):
+            model.layer_weights.requires_grad = False
+    wrapper = PaddingInvariantClassifier(model, freeze_feature_encoder=freeze_feature_encoder or head_only)
+
+    # ---- datasets, samplers, loss weights
+    max_samples = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None
+    train_ds = ClipDataset(frames["train"], lm["label2id"], sample_rate, max_samples, True, seed, do_normalize)
+    val_ds = ClipDataset(frames["val"], lm["label2id"], sample_rate, max_samples, False, seed, do_normalize)
+    train_sampler = EpochBatchSampler(train_ds.lengths(), batch_size, seed, True, length_grouped)
+    eval_sampler = EpochBatchSampler(val_ds.lengths(), batch_size, seed, False, True)
+    counts = np.bincount(train_ds.labels, minlength=len(labels))
+    class_weights = None
+    if not disable_class_weighted_loss:
+        cw = np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0)
+        class_weights = torch.tensor(cw, dtype=torch.float32)
+
+    # ---- precision, device
+    dev = resolve_device(device)
+    if (fp16 or bf16) and dev == "cpu":
+        warnings.warn("--fp16/--bf16 requested on a CPU: ignored (training in float32)", stacklevel=2)
+        fp16 = bf16 = False
+    ckpt_dir = output_dir / "checkpoints"
+    last_ckpt = get_last_checkpoint(str(ckpt_dir)) if (resume and ckpt_dir.is_dir()) else None
+    if resume and last_ckpt is None:
+        warnings.warn(f"--resume: no checkpoint under {ckpt_dir}; starting from scratch", stacklevel=2)
+    if not resume and ckpt_dir.exists() and is_main:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / world) / gradient_accumulation)
+    strategy = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    if max_steps:
+        every = max(1, min(steps_per_epoch, int(max_steps)))
+        strategy = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir), per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
+        num_train_epochs=float(epochs), max_steps=int(max_steps) if max_steps else -1,
+        learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=float(warmup_ratio),
+        lr_scheduler_type=lr_scheduler, gradient_accumulation_steps=gradient_accumulation,
+        logging_steps=max(1, min(int(log_interval), steps_per_epoch)), logging_first_step=True,
+        seed=seed, data_seed=seed, fp16=fp16, bf16=bf16, use_cpu=(dev == "cpu"),
+        dataloader_num_workers=num_workers, report_to="none", disable_tqdm=not progress,
+        load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
+        save_total_limit=2, remove_unused_columns=False, label_names=["labels"],
+        ddp_find_unused_parameters=bool(freeze_feature_encoder_epochs or head_only
+                                        or getattr(model.config, "layerdrop", 0) > 0),
+        restore_callback_states_from_checkpoint=True, **strategy,
+    )
+
+    def compute_metrics(pred):
+        logits = np.asarray(pred.predictions, dtype=np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        m = M.classification_metrics(np.asarray(pred.label_ids, dtype=int), probs, labels)
+        if trainer.is_world_process_zero():
+            epoch_no = int(round(trainer.state.epoch or 0)) if not max_steps else int(trainer.state.global_step)
+            M.save_confusion_csv(output_dir / f"val_confusion_matrix_epoch{epoch_no}.csv", m["confusion_matrix"],
+                                 labels)
+        return {"macro_f1": m["macro_f1"], "ua": m["ua"], "accuracy": m["accuracy"],
+                "weighted_f1": m["weighted_f1"], "ece": m["ece"], "nll": m["nll"]}
+
+    cbs = _make_callbacks(wrapper, int(freeze_feature_encoder_epochs), bool(freeze_feature_encoder or head_only))
+    if patience and patience > 0:
+        cbs.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
+    cbs += list(callbacks or [])
+    set_seed(seed)
+    Trainer = _make_trainer_class()
+    trainer = Trainer(model=wrapper, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                      compute_metrics=compute_metrics, callbacks=cbs, train_sampler=train_sampler,
+                      eval_sampler=eval_sampler, class_weights=class_weights, collate=collate_clips)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    t_train = time.time()
+    train_out = trainer.train(resume_from_checkpoint=last_ckpt)
+    train_wall = time.time() - t_train
+    state = trainer.state
+
+    # ---- artifacts (main process only)
+    report: dict = {}
+    best_dir = output_dir / "best_model"
+    if trainer.is_world_process_zero():
+        history = _history_from_log(state.log_history)
+        best_row = max(history, key=lambda r: r.get("val_macro_f1", -1)) if history else {}
+        model = wrapper.model.eval()
+        model.config.id2label = {int(k): v for k, v in lm["id2label"].items()}
+        model.config.label2id = dict(lm["label2id"])
+        n_samples = int(state.global_step * batch_size * gradient_accumulation * world)
+        report = {
+            "config": {"train_manifest": str(train_manifest), "val_manifest": str(val_manifest),
+                       "test_manifest": str(test_manifest or ""), "base_model": str(base_model),
+                       "base_model_is_random_init": bool(random_init), "output_dir": str(output_dir),
+                       "sample_rate": sample_rate, "max_duration_sec": max_duration_sec, "epochs": epochs,
+                       "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
+                       "warmup_ratio": warmup_ratio, "gradient_accumulation": gradient_accumulation,
+                       "patience": patience, "num_workers": num_workers, "log_interval": log_interval,
+                       "seed": seed, "freeze_feature_encoder": freeze_feature_encoder,
+                       "freeze_feature_encoder_epochs": freeze_feature_encoder_epochs, "fp16": fp16, "bf16": bf16,
+                       "source_weight_map": sw_map, "source_language_map": sl_map, "device": dev,
+                       "class_weighted_loss": not disable_class_weighted_loss, "lr_scheduler": lr_scheduler,
+                       "max_steps": max_steps, "length_grouped": length_grouped, "head_only": head_only,
+                       "train_projector": train_projector, "resumed_from": last_ckpt, "world_size": world},
+            "versions": _versions(),
+            "labels": labels,
+            "class_weights": class_weights.tolist() if class_weights is not None else None,
+            "n_parameters": count_parameters(model),
+            "n_trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+            "data": {s: {"n": int(len(df)), "label_counts": df["label"].value_counts().sort_index().to_dict(),
+                         "languages": (df["language"].value_counts().to_dict() if "language" in df else {}),
+                         "hours": float(df["duration_sec"].sum() / 3600)} for s, df in frames.items()},
+            "history": history,
+            "best_epoch": best_row.get("epoch"),
+            "best_checkpoint": state.best_model_checkpoint,
+            "best_val_metrics": {k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
+            "global_step": int(state.global_step),
+            "stopped_early": bool(history) and int(round(history[-1]["epoch"])) < int(epochs) and not max_steps,
+            "train_wall_time_sec": round(train_wall, 2),
+            "train_samples_per_sec": round(n_samples / max(train_wall, 1e-9), 2),
+            "train_runtime_metrics": {k: v for k, v in train_out.metrics.items() if isinstance(v, (int, float))},
+        }
+        with atomic_dir(best_dir) as tmp:
+            model.save_pretrained(tmp)
+            feature_extractor.save_pretrained(tmp)
+        write_json_atomic(output_dir / "label_map.json", lm)
+
+        if "test" in frames:  # the best model, once, after training: never used for selection
+            from .audio import load_audio
+            from .inference import AudioClassifier
+            clf = AudioClassifier(model, feature_extractor, device=str(next(model.parameters()).device),
+                                  model_dir=str(best_dir))
+            tdf = frames["test"]
+            waves = [load_audio(p, target_sr=sample_rate, max_duration_sec=None) for p in tdf["path"]]
+            probs = clf.predict_proba(waves, batch_size=max(batch_size, 8), max_duration_sec=max_duration_sec,
+                                      progress=progress)
+            tm = M.classification_metrics(list(tdf["label"]), probs, labels)
+            tm["macro_f1_ci95"] = list(M.bootstrap_ci(list(tdf["label"]), probs, "macro_f1", n_boot=300,
+                                                      seed=seed, labels=labels))
+            tm["majority_baseline"] = {k: v for k, v in M.majority_baseline(
+                list(frames["train"]["label"]), list(tdf["label"]), labels).items()
+                if k in ("macro_f1", "ua", "accuracy", "majority_label")}
+            report["test_metrics"] = tm
+            M.save_confusion_csv(output_dir / "test_confusion_matrix.csv", tm["confusion_matrix"], labels)
+        report["wall_time_sec"] = round(time.time() - t_start, 2)
+        write_text_atomic(best_dir / "README.md", _model_card(report, labels))
+        write_json_atomic(output_dir / "train_report.json", report)
+        if plots and history:
+            make_training_plots(output_dir, report)
+    if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return TrainResult(output_dir=output_dir, best_model_dir=best_dir, report=report)
+
+
+def make_training_plots(output_dir: str | os.PathLike, report: dict | None = None) -> list[Path]:
+    """training_curves.png (train loss, val macro-F1, val UA), val/test confusion heatmaps."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    from .common import read_json
+    output_dir = Path(output_dir)
+    report = report or read_json(output_dir / "train_report.json")
+    out = [output_dir / "training_curves.png"]
+    fig = plots.training_curves(report["history"], out[0], keys=("train_loss", "val_macro_f1", "val_ua"),
+                                title="wav2vec2 training")
+    plt.close(fig)
+    best = report.get("best_epoch")
+    if best is not None and report.get("best_val_metrics"):
+        cm_csv = output_dir / f"val_confusion_matrix_epoch{int(round(best))}.csv"
+        if cm_csv.exists():
+            import pandas as pd
+            cm = pd.read_csv(cm_csv).drop(columns=["true_label"]).to_numpy()
+            out.append(output_dir / "val_confusion_matrix_best.png")
+            plt.close(plots.confusion_heatmap(cm, report["labels"], out[-1],
+                                              title=f"val confusion (best epoch {best:g})"))
+    if report.get("test_metrics"):
+        out.append(output_dir / "test_confusion_matrix.png")
+        plt.close(plots.confusion_heatmap(report["test_metrics"]["confusion_matrix"], report["labels"], out[-1],
+                                          title="test confusion (best model)"))
+    return out
+
+
+def adapt_wav2vec2_head(train_manifest, val_manifest, base_model, output_dir, test_manifest="",
+                        max_duration_sec: float = 15.0, epochs: float = 8, batch_size: int = 2,
+                        learning_rate: float = 1e-4, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
+                        patience: int = 3, seed: int = 42, device: str = "auto", train_projector: bool = False,
+                        **kwargs) -> TrainResult:
+    """Retrain only the classifier (and optionally the projector) of a trained model on new manifests."""
+    return train_wav2vec2(train_manifest, val_manifest, output_dir, test_manifest=test_manifest,
+                          base_model=base_model, max_duration_sec=max_duration_sec, epochs=epochs,
+                          batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
+                          warmup_ratio=warmup_ratio, patience=patience, seed=seed, device=device,
+                          head_only=True, train_projector=train_projector, **kwargs)
+
+
+def cross_validate(manifest: str | os.PathLike | Sequence, output_dir: str | os.PathLike,
+                   fold_column: str = "session", progress: bool = True, **train_kwargs) -> dict:
+    """Leave-one-group-out folds (default: IEMOCAP sessions): fold k tests on group k, validates on the next
+    group, trains on the rest. Writes cv_summary.json/.csv (per fold + mean ± std)."""
+    import pandas as pd
+
+    from .common import write_csv_atomic
+    items = [manifest] if isinstance(manifest, (str, os.PathLike)) else list(manifest)
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        paths += [p / f"{s}.csv" for s in ("train", "val", "test") if (p / f"{s}.csv").exists()] if p.is_dir() else [p]
+    if not paths:
+        raise SERError(f"{manifest}: no manifest CSV found")
+    df = pd.concat([read_manifest(p, labels=LABELS) for p in paths], ignore_index=True)
+    if fold_column not in df.columns:
+        raise SERError(f"{paths[0]}: manifest lacks the fold column {fold_column!r}; columns are {list(df.columns)}")
+    groups = sorted(df[fold_column].astype(str).unique())
+    if len(groups) < 3:
+        raise SERError(f"column {fold_column!r} has {len(groups)} group(s) {groups}; cross-validation needs >= 3")
+    output_dir = Path(output_dir)
+    rows = []
+    for k, g in enumerate(groups):
+        val_g = groups[(k + 1) % len(groups)]
+        fold_dir = output_dir / f"fold_{g}"
+        split_dir = fold_dir / "manifests"
+        col = df[fold_column].astype(str)
+        for name, part in (("train", df[(col != g) & (col != val_g)]), ("val", df[col == val_g]),
+                           ("test", df[col == g])):
+            write_csv_atomic(split_dir / f"{name}.csv", part)
+        res = train_wav2vec2(split_dir / "train.csv", split_dir / "val.csv", fold_dir,
+                             test_manifest=split_dir / "test.csv", progress=progress, **train_kwargs)
+        tm = res.report.get("test_metrics", {})
+        rows.append({"fold": g, "val_group": val_g, "n_test": int((col == g).sum()),
+                     "test_macro_f1": tm.get("macro_f1"), "test_ua": tm.get("ua"), "test_wa": tm.get("accuracy"),
+                     "best_epoch": res.report.get("best_epoch")})
+    table = pd.DataFrame(rows)
+    summary = {"fold_column": fold_column, "folds": rows}
+    for m in ("test_macro_f1", "test_ua", "test_wa"):
+        vals = table[m].astype(float)
+        summary[m] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0}
+    write_csv_atomic(output_dir / "cv_summary.csv", table)
+    write_json_atomic(output_dir / "cv_summary.json", summary)
+    return summary
+
+
+# ----------------------------------------------------------------------------- CLI
+def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
+    if manifests:
+        p.add_argument("--train-manifest", required=True)
+        p.add_argument("--val-manifest", required=True)
+        p.add_argument("--test-manifest", default="")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--warmup-ratio", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--max-duration-sec", type=float, default=15.0)
+    if head:
+        p.add_argument("--base-model", required=True, help="a trained model dir (best_model/)")
+        p.add_argument("--epochs", type=float, default=8)
+        p.add_argument("--batch-size", type=int, default=2)
+        p.add_argument("--learning-rate", type=float, default=1e-4)
+        p.add_argument("--train-projector", action="store_true")
+        return
+    p.add_argument("--base-model", default="facebook/wav2vec2-base")
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--epochs", type=float, default=12)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--learning-rate", type=float, default=1e-5)
+    p.add_argument("--gradient-accumulation", type=int, default=1)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--log-interval", type=int, default=200)
+    p.add_argument("--freeze-feature-encoder", action="store_true")
+    p.add_argument("--freeze-feature-encoder-epochs", type=int, default=0,
+                   help="freeze the conv feature encoder for the first N epochs, then unfreeze")
+    p.add_argument("--fp16", action="store_true")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--source-weight-map", default="", help="e.g. esd_4class=2.5,casia_4class=2.0")
+    p.add_argument("--source-language-map", default="", help="e.g. iemocap_4class=en,casia_4class=zh")
+    p.add_argument("--disable-class-weighted-loss", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
+    p.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant"])
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--length-grouped", action=argparse.BooleanOptionalAction, default=True)
+
+
+def _train_kwargs(args) -> dict:
+    keys = ["base_model", "sample_rate", "max_duration_sec", "epochs", "batch_size", "learning_rate",
+            "weight_decay", "warmup_ratio", "gradient_accumulation", "patience", "num_workers", "log_interval",
+            "seed", "freeze_feature_encoder", "freeze_feature_encoder_epochs", "fp16", "bf16", "source_weight_map",
+            "source_language_map", "device", "disable_class_weighted_loss", "resume", "lr_scheduler", "max_steps",
+            "length_grouped"]
+    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+
+
+def _print_summary(res: TrainResult) -> None:
+    r = res.report
+    if not r:
+        return
+    best = r.get("best_val_metrics", {})
+    msg = f"best epoch {r.get('best_epoch')}: val macro-F1 {best.get('macro_f1', float('nan')):.3f}"
+    if r.get("test_metrics"):
+        msg += f"; test macro-F1 {r['test_metrics']['macro_f1']:.3f}"
+    print(f"{msg}; wrote {res.output_dir}")
+
+
+def _cmd_make_base(args) -> int:
+    out = make_base_model(args.output_dir, size=args.size, seed=args.seed)
+    print(f"wrote random-init wav2vec2 ({args.size}) to {out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    _print_summary(train_wav2vec2(args.train_manifest, args.val_manifest, args.output_dir,
+                                  test_manifest=args.test_manifest, **_train_kwargs(args)))
+    return 0
+
+
+def _cmd_adapt(args) -> int:
+    _print_summary(adapt_wav2vec2_head(args.train_manifest, args.val_manifest, args.base_model, args.output_dir,
+                                       test_manifest=args.test_manifest, max_duration_sec=args.max_duration_sec,
+                                       epochs=args.epochs, batch_size=args.batch_size,
+                                       learning_rate=args.learning_rate, weight_decay=args.weight_decay,
+                                       warmup_ratio=args.warmup_ratio, patience=args.patience, seed=args.seed,
+                                       device=args.device, train_projector=args.train_projector))
+    return 0
+
+
+def _cmd_cv(args) -> int:
+    kw = _train_kwargs(args)
+    kw.pop("resume", None)
+    summary = cross_validate(args.manifest, args.output_dir, fold_column=args.fold_column, **kw)
+    for m in ("test_macro_f1", "test_ua", "test_wa"):
+        print(f"{m}: {summary[m]['mean']:.3f} ± {summary[m]['std']:.3f}")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("make-base-model", help="write a random-init small wav2vec2 classifier (offline base)")
+    p.add_argument("--size", default="small", choices=sorted(BASE_SIZES))
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_make_base)
+
+    p = subparsers.add_parser("train-wav2vec2", help="fine-tune wav2vec2 + classification head")
+    _add_train_flags(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = subparsers.add_parser("adapt-wav2vec2-head", help="retrain only the head (optionally the projector)")
+    _add_train_flags(p, head=True)
+    p.set_defaults(func=_cmd_adapt)
+
+    p = subparsers.add_parser("cross-validate", help="leave-one-session-out cross-validation (mean ± std)")
+    p.add_argument("--manifest", required=True, nargs="+",
+                   help="manifest CSV(s) or dir(s) with train/val/test.csv, pooled then re-split by --fold-column")
+    p.add_argument("--fold-column", default="session")
+    _add_train_flags(p, manifests=False)  # cross-validate builds its own splits
+    p.set_defaults(func=_cmd_cv)
+
+
+def show_training_plots(output_dir: str | os.PathLike) -> list[Path]:
+    """(Re)draw the training plots of a finished run and show them inline in a notebook."""
+    paths = make_training_plots(output_dir)
+    try:
+        from IPython.display import Image, display
+        for p in paths:
+            display(Image(filename=str(p)))
+    except ImportError:  # pragma: no cover
+        pass
+    return paths
+
+
+def results_table(report: dict):
+    """Best-epoch validation, test and majority-baseline metrics of a train_report as a small DataFrame."""
+    import pandas as pd
+    rows = {"val (best epoch)": report.get("best_val_metrics", {})}
+    test = report.get("test_metrics")
+    if test:
+        rows["test (best model)"] = test
+        rows["test: majority baseline"] = test.get("majority_baseline", {})
+    cols = ["macro_f1", "ua", "accuracy", "ece"]
+    return pd.DataFrame({name: {c: m.get(c) for c in cols} for name, m in rows.items()}).T
