@@ -136,8 +136,8 @@ def ablation_chart(summary: list[dict], path, metrics: Sequence[str] = PLOT_METR
         means = [row.get(f"{m}_mean") or 0.0 for m in metrics]
         stds = [row.get(f"{m}_std") or 0.0 for m in metrics]
         bars = ax.bar(x + (i - (len(summary) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=row["mode"])
-        for b, v in zip(bars, means):
-            ax.text(b.get_x() + b.get_width() / 2, v + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
+        for b, v, sd in zip(bars, means, stds):
+            ax.text(b.get_x() + b.get_width() / 2, v + sd + 0.01, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [m.replace("_", " ") for m in metrics])
     ax.set_ylim(0, 1.05); ax.set_ylabel("score (calibrated)")
     n = summary[0]["n_seeds"] if summary else 0

@@ -38,6 +38,8 @@ BASE_SIZES: dict[str, dict] = {
     # about 0.9 M parameters; default group norm in the conv feature encoder (as wav2vec2-base)
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
                   conv_dim=(64, 64, 64, 128, 128, 128, 128), classifier_proj_size=64),
+    # the wav2vec2-base architecture (95 M parameters), random init: for GPU throughput checks only
+    "base": dict(classifier_proj_size=256),
     # for tests and smoke runs
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
                  conv_dim=(32, 32, 32, 64, 64, 64, 64), classifier_proj_size=32,
@@ -292,6 +294,11 @@ def _make_callbacks(wrapper, freeze_epochs: int, freeze_always: bool):
     return [FreezeSchedule()]
 
 
+def epoch_tag(epoch: float) -> int:
+    """The N of val_confusion_matrix_epoch{N}.csv: the (1-based) epoch an evaluation falls in."""
+    return max(1, math.ceil(float(epoch) - 1e-6))
+
+
 # ----------------------------------------------------------------------------- results
 @dataclass
 class TrainResult:
@@ -396,9 +403,12 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
                    disable_class_weighted_loss: bool = False, resume: bool = False, lr_scheduler: str = "linear",
                    max_steps: int | None = None, length_grouped: bool = True, progress: bool = True,
                    head_only: bool = False, train_projector: bool = False, plots: bool = True,
-                   callbacks: Sequence | None = None) -> TrainResult:
+                   keep_checkpoints: bool = False, callbacks: Sequence | None = None) -> TrainResult:
     """Fine-tune a wav2vec2 sequence classifier; write best_model/, train_report.json, label_map.json,
-    val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots."""
+    val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots.
+
+    Checkpoints go to output_dir/checkpoints/ (for `resume=True` after an interruption) and are removed when
+    training finishes, unless keep_checkpoints."""
     import torch
     from transformers import (EarlyStoppingCallback, TrainingArguments, Wav2Vec2FeatureExtractor,
                               AutoFeatureExtractor, AutoModelForAudioClassification)
@@ -513,7 +523,7 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         probs /= probs.sum(axis=1, keepdims=True)
         m = M.classification_metrics(np.asarray(pred.label_ids, dtype=int), probs, labels)
         if trainer.is_world_process_zero():
-            epoch_no = int(round(trainer.state.epoch or 0)) if not max_steps else int(trainer.state.global_step)
+            epoch_no = epoch_tag(trainer.state.epoch or 0)
             M.save_confusion_csv(output_dir / f"val_confusion_matrix_epoch{epoch_no}.csv", m["confusion_matrix"],
                                  labels)
         return {"macro_f1": m["macro_f1"], "ua": m["ua"], "accuracy": m["accuracy"],
@@ -529,9 +539,9 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
                       compute_metrics=compute_metrics, callbacks=cbs, train_sampler=train_sampler,
                       eval_sampler=eval_sampler, class_weights=class_weights, collate=collate_clips)
     output_dir.mkdir(parents=True, exist_ok=True)
-    t_train = time.time()
+    t_train, cpu_train = time.time(), time.process_time()
     train_out = trainer.train(resume_from_checkpoint=last_ckpt)
-    train_wall = time.time() - t_train
+    train_wall, train_cpu = time.time() - t_train, time.process_time() - cpu_train
     state = trainer.state
 
     # ---- artifacts (main process only)
@@ -573,6 +583,8 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
             "global_step": int(state.global_step),
             "stopped_early": bool(history) and int(round(history[-1]["epoch"])) < int(epochs) and not max_steps,
             "train_wall_time_sec": round(train_wall, 2),
+            "train_cpu_time_sec": round(train_cpu, 2),
+            "torch_threads": torch.get_num_threads(),
             "train_samples_per_sec": round(n_samples / max(train_wall, 1e-9), 2),
             "train_runtime_metrics": {k: v for k, v in train_out.metrics.items() if isinstance(v, (int, float))},
         }
@@ -605,6 +617,8 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
             make_training_plots(output_dir, report)
     if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
+    if is_main and not keep_checkpoints:  # finished: checkpoints only served --resume
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     return TrainResult(output_dir=output_dir, best_model_dir=best_dir, report=report)
 
 
@@ -622,7 +636,7 @@ def make_training_plots(output_dir: str | os.PathLike, report: dict | None = Non
     plt.close(fig)
     best = report.get("best_epoch")
     if best is not None and report.get("best_val_metrics"):
-        cm_csv = output_dir / f"val_confusion_matrix_epoch{int(round(best))}.csv"
+        cm_csv = output_dir / f"val_confusion_matrix_epoch{epoch_tag(best)}.csv"
         if cm_csv.exists():
             import pandas as pd
             cm = pd.read_csv(cm_csv).drop(columns=["true_label"]).to_numpy()
@@ -735,6 +749,7 @@ def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
     p.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant"])
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--length-grouped", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/ after training finishes")
 
 
 def _train_kwargs(args) -> dict:
@@ -742,7 +757,7 @@ def _train_kwargs(args) -> dict:
             "weight_decay", "warmup_ratio", "gradient_accumulation", "patience", "num_workers", "log_interval",
             "seed", "freeze_feature_encoder", "freeze_feature_encoder_epochs", "fp16", "bf16", "source_weight_map",
             "source_language_map", "device", "disable_class_weighted_loss", "resume", "lr_scheduler", "max_steps",
-            "length_grouped"]
+            "length_grouped", "keep_checkpoints"]
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 

@@ -289,12 +289,17 @@ def _example_language(ex: Example) -> str:
 
 
 def build_demo(predictor_or_dir, examples=None, title: str = "Speech emotion recognition: calibrated fusion demo",
-               min_duration_sec: float = MIN_DURATION_SEC, max_duration_sec: float = MAX_DURATION_SEC):
+               min_duration_sec: float = MIN_DURATION_SEC, max_duration_sec: float = MAX_DURATION_SEC,
+               warm_up: bool = True):
     """The Gradio Blocks app. `examples`: None -> one test clip per emotion found beside the fusion dir;
     a list of paths / dicts / `Example` otherwise ([] for none)."""
     import gradio as gr
 
     predictor = load_predictor(predictor_or_dir)
+    if warm_up:
+        # load the audio/ASR/text components now, in this thread: the first request then answers fast, and
+        # lazy library imports never race between Gradio's worker threads
+        getattr(predictor, "featurizer", None)
     if examples is None:
         examples = find_examples(predictor_or_dir) if isinstance(predictor_or_dir, (str, os.PathLike)) else []
     examples = _as_examples(examples)

@@ -169,7 +169,7 @@ def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], met
     if meta is not None:
         for col in BREAKDOWN_COLUMNS:
             if col in meta.columns and meta[col].notna().any():
-                vals = meta[col].fillna("unknown").astype(str).to_numpy()
+                vals = meta[col].fillna("n/a").astype(str).to_numpy()
                 m["breakdowns"][col] = group_metrics(y, probs, vals, labels)
     return m
 
@@ -218,7 +218,7 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
     labels = list(clf.labels)
     if int(sample_rate) != clf.sampling_rate:
         raise SERError(f"--sample-rate {sample_rate} differs from the model's feature extractor "
-                       f"({clf.sampling_rate} Hz, {clf.model_dir}); audio is resampled to the model's rate")
+                       f"({clf.sampling_rate} Hz, {clf.model_dir}); evaluate at the rate the model was trained on")
     y = _label_ids(df["label"], labels, manifest_name)
     t_load = t_inf = 0.0
     n_cut = 0

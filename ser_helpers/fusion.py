@@ -8,8 +8,9 @@ confusion CSVs and PNG plots into `output_dir`.
 
 In-sample confidence: the audio model (and the text4 head) were trained on the TRAIN rows, so their
 train-row probabilities are over-confident. With `fit_strategy="val_cv"` (default) the fusion is
-fitted on held-out rows only: speaker-grouped K-fold cross-validation over the VAL split; the fold
-models form an ensemble (mean logits), and the temperature is fitted on their out-of-fold val logits.
+fitted on held-out rows only: speaker-grouped K-fold cross-validation over the VAL split gives
+out-of-fold val logits (the temperature is fitted on them) and the number of epochs; the deployed model
+is then refitted on every val row for that many epochs.
 `fit_strategy="train"` is the naive way (fit on train, early-stop and calibrate on val); the report
 compares both on the test split.
 """
@@ -277,9 +278,10 @@ def _macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
     return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
 
 
-def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray, y_es: np.ndarray,
-                  cfg: FusionConfig, seed: int, device: str, desc: str = "fusion"):
-    """Train one network with AdamW; keep the epoch with the best early-stopping macro-F1."""
+def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | None, y_es: np.ndarray | None,
+                  cfg: FusionConfig, seed: int, device: str, desc: str = "fusion", fixed_epochs: int | None = None):
+    """Train one network with AdamW; keep the epoch with the best early-stopping macro-F1
+    (or, with `fixed_epochs` and no early-stopping rows, train exactly that many epochs)."""
     torch = _torch()
     from tqdm.auto import tqdm
     set_seed(seed)
@@ -289,12 +291,13 @@ def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray, y_
     loss_fn = torch.nn.CrossEntropyLoss()
     Xt = torch.tensor(np.array(X, dtype=np.float32), device=device)
     yt = torch.tensor(np.array(y, dtype=np.int64), device=device)
-    Xe = torch.tensor(np.array(X_es, dtype=np.float32), device=device)
+    Xe = None if X_es is None else torch.tensor(np.array(X_es, dtype=np.float32), device=device)
+    n_epochs = int(fixed_epochs) if fixed_epochs else cfg.epochs
     gen = torch.Generator().manual_seed(seed)
     best = (-1.0, None, 0)
     history, bad = [], 0
     n = len(X)
-    for epoch in tqdm(range(1, cfg.epochs + 1), desc=desc, leave=False, disable=None):
+    for epoch in tqdm(range(1, n_epochs + 1), desc=desc, leave=False, disable=None):
         net.train()
         perm = torch.randperm(n, generator=gen).to(device)
         total = 0.0
@@ -307,6 +310,10 @@ def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray, y_
             opt.step()
             total += loss.item() * len(idx)
         net.eval()
+        if Xe is None:
+            history.append({"epoch": epoch, "train_loss": total / n, "es_macro_f1": None})
+            best = (float("nan"), copy.deepcopy(net.state_dict()), epoch)
+            continue
         with torch.no_grad():
             pred = net(Xe)[0].argmax(1).cpu().numpy()
         f1 = _macro_f1(y_es, pred, arch["n_classes"])
@@ -511,7 +518,7 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
     folds = _cv_folds(groups, y, cfg.cv_folds, cfg.seed)
     oof = np.zeros((len(y), arch["n_classes"]))
     oof_gate = np.zeros(len(y)) if arch["type"] == "gated" else None
-    members, infos = [], []
+    infos = []
     for k, held in enumerate(folds):
         fit = np.setdiff1d(np.arange(len(y)), held)
         net, info = _train_member(arch, X[fit], y[fit], X[held], y[held], cfg, cfg.seed + 1000 * k, device,
@@ -522,9 +529,16 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
             oof_gate[held] = g
         info.update(fold=k, held_out_groups=sorted(set(groups[held].tolist())), n_fit=int(len(fit)),
                     n_held_out=int(len(held)))
-        members.append(net); infos.append(info)
-    ens = _stack_members(arch, members)
-    return ens, oof, oof_gate, {"strategy": "val_cv", "group_by": group_kind, "n_folds": len(folds), "members": infos}
+        infos.append(info)
+    # Final model: refit on every val row for the folds' mean best epoch count, so that its logits have the
+    # scale of the out-of-fold logits the temperature is fitted on (an ensemble of the fold models would not).
+    final_epochs = max(1, int(round(float(np.mean([i["best_epoch"] for i in infos])))))
+    net, final = _train_member(arch, X, y, None, None, cfg, cfg.seed, device, desc=f"{cfg.mode} final refit",
+                               fixed_epochs=final_epochs)
+    final.update(n_fit=int(len(y)), epochs=final_epochs)
+    ens = _stack_members(arch, [net])
+    return ens, oof, oof_gate, {"strategy": "val_cv", "group_by": group_kind, "n_folds": len(folds),
+                                "members": infos, "final": final}
 
 
 def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, labels):
@@ -567,9 +581,14 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
                 "lang": frames[s]["language"].to_numpy(dtype=object)} for s in SPLITS}
     arch = make_arch(cfg, feature_names, len(labels))
     groups, group_kind = _groups(frames["val"], paths["val"])
+    requested_strategy = cfg.fit_strategy
+    if cfg.fit_strategy == "val_cv" and len(set(groups.tolist())) < 2:
+        warnings.warn(f"{paths['val']}: fewer than 2 speakers, so no speaker-grouped cross-validation; "
+                      f"falling back to fit_strategy='train'", stacklevel=2)
+        cfg.fit_strategy = "train"
 
     strategies = [cfg.fit_strategy]
-    if cfg.compare_fit_strategies:
+    if cfg.compare_fit_strategies and requested_strategy == cfg.fit_strategy:
         strategies += [s for s in FIT_STRATEGIES if s != cfg.fit_strategy]
     with single_thread():
         fits = {s: _fit_and_evaluate(s, arch, data, cfg, device, groups, group_kind, labels) for s in strategies}
@@ -622,7 +641,7 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
         "inputs": {s: str(p.resolve()) for s, p in paths.items()},
         "rows": {s: frames[s]["language"].value_counts().sort_index().to_dict() for s in SPLITS},
         "n_parameters": count_parameters(net), "n_parameters_per_member": count_parameters(net.members[0]),
-        "fit_strategy": cfg.fit_strategy, "fit": main["info"],
+        "fit_strategy": cfg.fit_strategy, "fit_strategy_requested": requested_strategy, "fit": main["info"],
         "calibration": cal,
         **flat,
         "uncalibrated": evals["uncalibrated"], "calibrated": evals["calibrated"],

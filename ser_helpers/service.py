@@ -21,6 +21,7 @@ import io
 import logging
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -460,8 +461,8 @@ class SERService:
             raise RequestError(413, f"{name}: audio is {header_sec:.1f} s long, over the limit of {max_sec:g} s")
         try:
             audio = decode_audio(data, name=name, max_duration_sec=None, min_duration_sec=MIN_AUDIO_SEC)
-        except AudioError as exc:
-            raise RequestError(400, str(exc)) from exc
+        except AudioError as exc:  # soundfile names the in-memory buffer by its repr: say "the upload"
+            raise RequestError(400, re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the upload", str(exc))) from exc
         if audio.size / SAMPLE_RATE > max_sec:
             raise RequestError(413, f"{name}: audio is {audio.size / SAMPLE_RATE:.1f} s long, "
                                     f"over the limit of {max_sec:g} s")
@@ -732,7 +733,8 @@ class ServerProcess:
     """A `uvicorn ser_helpers.service:app` subprocess on loopback; use as a context manager (always stopped)."""
 
     def __init__(self, env: Mapping[str, str], host: str = "127.0.0.1", port: int | None = None,
-                 startup_timeout: float = 120.0, log_path: str | Path | None = None):
+                 startup_timeout: float = 120.0, log_path: str | Path | None = None, use_cli: bool = False,
+                 cli_args: tuple[str, ...] = ()):
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -741,11 +743,17 @@ class ServerProcess:
         self._env.setdefault("PYTHONUNBUFFERED", "1")
         self._log = open(log_path, "w+b") if log_path else __import__("tempfile").TemporaryFile()  # noqa: SIM115
         self.proc: subprocess.Popen | None = None
+        self.use_cli = use_cli          # run `ser serve` (with cli_args) instead of `uvicorn ser_helpers.service:app`
+        self.cli_args = tuple(cli_args)
 
     def start(self) -> "ServerProcess":
         import httpx
-        cmd = [sys.executable, "-m", "uvicorn", "ser_helpers.service:app", "--host", self.host,
-               "--port", str(self.port), "--log-level", "warning"]
+        if self.use_cli:
+            cmd = [sys.executable, "-m", "ser_helpers.cli", "serve", "--host", self.host, "--port", str(self.port),
+                   "--log-level", "warning", *self.cli_args]
+        else:
+            cmd = [sys.executable, "-m", "uvicorn", "ser_helpers.service:app", "--host", self.host,
+                   "--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=self._env, stdout=self._log, stderr=subprocess.STDOUT,
                                      cwd=str(Path(__file__).resolve().parent.parent), preexec_fn=_die_with_parent)
         atexit.register(self.stop)  # a notebook kernel or test run that ends also ends its server
@@ -754,7 +762,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise SERError(f"the SER service exited during start-up (code {self.proc.returncode}):\n{self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/health", timeout=2, trust_env=False).status_code == 200:
                     return self
             time.sleep(0.2)
         self.stop()
@@ -962,5 +970,7 @@ def _cli_serve(args) -> int:
     return 0
 
 
-__all__ = ["ServiceSettings", "SERService", "create_app", "app", "serve", "start_server", "ServerProcess",
-           "post_clip", "segment_bounds", "parse_text_features", "TEXT_FEATURE_FIELDS", "register_cli"]
+__all__ = ["ServiceSettings", "SERService", "RequestError", "create_app", "app", "serve", "start_server",
+           "ServerProcess", "free_port", "post_clip", "post_raw", "get_json", "pick_test_clips", "analyze_clips",
+           "long_test_clip", "wav_bytes", "answers_table", "segment_timeline", "save_answers", "segment_bounds",
+           "parse_text_features", "TEXT_FEATURE_FIELDS", "register_cli"]

@@ -81,6 +81,7 @@ def test_train_writes_standard_artifacts(data, tmp_path):
     test_cm = pd.read_csv(out / "test_confusion_matrix.csv")
     assert test_cm[LABELS].to_numpy().sum() == 8
     assert rep["test_metrics"]["n"] == 8 and "majority_baseline" in rep["test_metrics"]
+    assert not (out / "checkpoints").exists()  # removed once training finished
     assert (out / "training_curves.png").stat().st_size > 1000 and (out / "test_confusion_matrix.png").exists()
     card = (out / "best_model" / "README.md").read_text()
     assert "ethical" in card.lower() and "from scratch" in card.lower()
@@ -232,8 +233,15 @@ def test_ddp_two_processes_gloo(data, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(REPO / "tests" / "_ddp_worker.py"), str(m["train"]), str(m["val"]), str(data["base"]),
            str(tmp_path / "ddp")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the launcher and both workers
+        proc.communicate()
+        pytest.fail("2-process run timed out")
+    assert proc.returncode == 0, err[-3000:]
     ranks = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]
     n_train = len(pd.read_csv(m["train"]))

@@ -394,3 +394,19 @@ def test_fusion_predictor_through_the_app(trained_fusion_dir, tmp_path):
             assert f"{direct['temperature']:.3f}" in details and "fusion_dir" in details
     finally:
         app.close()
+
+
+def test_notebook10_ran_headless_in_the_smoke_run(smoke_run):
+    """Notebook 10 under papermill: one prediction per example shown as a table, the report written."""
+    import nbformat
+    executed = [p for p in sorted(Path(smoke_run, "notebooks").glob("*.ipynb"))
+                if "10_gradio_demo" in nbformat.read(str(p), as_version=4).metadata.get("papermill", {}).get("input_path", "")]
+    assert executed, f"no executed copy of notebook 10 in {smoke_run}/notebooks"
+    nb = nbformat.read(str(executed[-1]), as_version=4)
+    outputs = "\n".join(str(o.get("data", {}).get("text/html", "")) + str(o.get("data", {}).get("text/plain", ""))
+                        + str(o.get("text", ""))
+                        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "true_label" in outputs and "fused_ang" in outputs
+    for code in LABELS:
+        assert display_name(code) in outputs
+    assert "REPORT.md" in outputs and (Path(smoke_run) / "REPORT.md").is_file()

@@ -139,10 +139,10 @@ def test_browser_real_predictor(browser, request):
     examples = demo.find_examples(fusion_dir)
     assert examples, f"no test-split examples found for {fusion_dir}"
     clip = Path(examples[-1].path)
+    direct = FusionPredictor.load(fusion_dir).predict(audio_io.load_audio(clip), SAMPLE_RATE)
     app = demo.launch_demo(fusion_dir, block=False)
     try:
         page = run_in_browser(browser, app, clip)
-        direct = FusionPredictor.load(fusion_dir).predict(audio_io.load_audio(clip), SAMPLE_RATE)
         assert_shown(read_label(page, demo.ELEM_IDS["fused"]), direct["fused_probs"], tol=1e-5)
         assert_shown(read_label(page, demo.ELEM_IDS["audio_probs"]), direct["audio_probs"], tol=1e-5)
         screenshot_not_blank(page, "demo_fusion_best.png")

@@ -207,3 +207,31 @@ def test_reference_table_names_protocols():
     ref = E.reference_table()
     assert {"system", "dataset", "protocol", "WA", "UA", "macro-F1", "source"} <= set(ref.columns)
     assert ref["protocol"].str.len().min() > 0
+
+
+def test_smoke_run_evaluation(smoke_run):
+    """Notebook 04 of the smoke run: metrics JSON agrees with its own predictions CSV; baseline beside it."""
+    from ser_helpers.metrics import classification_metrics
+    jsons = sorted(smoke_run.glob("eval/*/test_metrics.json"))
+    assert jsons, f"no eval/<name>/test_metrics.json in {smoke_run}"
+    for path in jsons:
+        m = json.loads(path.read_text())
+        name = path.parent.name
+        pred = pd.read_csv(path.parent / "test_predictions.csv")
+        manifest = pd.read_csv(m["manifest"])
+        assert m["num_samples"] == m["n"] == len(pred) == len(manifest)
+        assert sorted(pred["path"]) == sorted(manifest["path"])
+        again = classification_metrics(pred["label"], pred[[f"prob_{lab}" for lab in m["labels"]]].to_numpy(),
+                                       m["labels"])
+        for key in ("accuracy", "ua", "macro_f1", "ece"):
+            assert again[key] == pytest.approx(m[key], abs=1e-6), key
+        assert again["confusion_matrix"] == m["confusion_matrix"]
+        assert m["ci95"]["macro_f1"][0] <= m["macro_f1"] <= m["ci95"]["macro_f1"][1]
+        assert m["majority_baseline"]["source"] == "train distribution"
+        if "language" in manifest.columns:
+            langs = m["breakdowns"]["language"]
+            assert set(langs) == set(manifest["language"]) and sum(g["n"] for g in langs.values()) == m["n"]
+        for png in ("test_confusion_matrix_eval.png", "test_confusion_matrix_eval_normalized.png"):
+            assert (path.parent / png).stat().st_size > 0
+        report = json.loads((smoke_run / "models" / "baseline" / name / "train_report.json").read_text())
+        assert report["test"]["n"] == m["n"] and "majority_baseline" in report["test"]

@@ -89,6 +89,18 @@ def test_gated_reports_gate_per_language_and_falls_back_for_one_modality(feats, 
     assert one.report["fusion_arch"] == "mlp" and one.report["gate"] is None
 
 
+def test_val_cv_falls_back_with_one_val_speaker(feats, tmp_path):
+    import shutil
+    for f in ("train_features.csv", "test_features.csv", "summary.json"):
+        shutil.copy(feats["summary"].parent / f, tmp_path / f)
+    val = pd.read_csv(feats["val"]).assign(speaker="only_one")
+    val.to_csv(tmp_path / "val_features.csv", index=False)
+    with pytest.warns(UserWarning, match="fewer than 2 speakers"):
+        res = fusion.train_late_fusion(tmp_path / "train_features.csv", tmp_path / "val_features.csv",
+                                       tmp_path / "test_features.csv", tmp_path / "o", **FAST)
+    assert res.report["fit_strategy"] == "train" and res.report["fit_strategy_requested"] == "val_cv"
+
+
 def test_naive_strategy_trains_on_train_rows(feats, tmp_path):
     res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], tmp_path / "n", fit_strategy="train",
                                    **FAST)

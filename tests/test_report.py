@@ -171,6 +171,7 @@ def test_cli_report(tmp_path, capsys):
 
 
 def test_smoke_run_report(smoke_run):
+    assert (Path(smoke_run) / "REPORT.md").is_file(), "notebook 10 of the smoke run did not write REPORT.md"
     path = report.write_report(smoke_run)
     text = path.read_text()
     for n in range(1, 8):
