@@ -26,7 +26,7 @@ from . import audio as audio_mod
 from . import metrics as M
 from .common import LABELS, SAMPLE_RATE, SERError, atomic_dir, read_json, read_manifest, set_seed, write_json_atomic
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 N_MFCC = 20
 DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 MODEL_FILE = "baseline_model.json"
@@ -52,6 +52,7 @@ def extract_features(y: np.ndarray, sample_rate: int = SAMPLE_RATE, f0_method: s
     y = np.asarray(y, dtype=np.float32)
     sr = int(sample_rate)
     hop = max(1, int(round(sr * 0.010)))
+    duration = y.size / sr
     if y.size < 2048:  # very short clips: pad so every frame-based feature exists
         y = np.pad(y, (0, 2048 - y.size))
     mfcc = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=N_MFCC, n_fft=512, hop_length=hop)
@@ -90,7 +91,7 @@ def extract_features(y: np.ndarray, sample_rate: int = SAMPLE_RATE, f0_method: s
     centroid = librosa.feature.spectral_centroid(y=y, sr=sr, n_fft=512, hop_length=hop)[0] / 1000.0
     zcr = librosa.feature.zero_crossing_rate(y, frame_length=512, hop_length=hop)[0]
     prosody = f0_stats + [voiced_ratio, rms_db.mean(), rms_db.std(), rms_db.max(), np.ptp(rms_db),
-                          centroid.mean(), centroid.std(), zcr.mean(), zcr.std(), y.size / sr]
+                          centroid.mean(), centroid.std(), zcr.mean(), zcr.std(), duration]
     vec = np.concatenate(parts + [np.asarray(prosody, dtype=np.float64)]).astype(np.float64)
     return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -122,8 +123,9 @@ def _save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
 
 def manifest_features(df, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0, f0_method: str = "yin",
                       cache: dict | None = None, num_workers: int = 0, desc: str = "features",
-                      manifest_name: str = "manifest") -> np.ndarray:
-    """Feature matrix for a manifest's rows (clips cut at `max_duration_sec`), using/filling `cache`."""
+                      manifest_name: str = "manifest", used_keys: set | None = None) -> np.ndarray:
+    """Feature matrix for a manifest's rows (clips cut at `max_duration_sec`), using/filling `cache`
+    (and adding the cache keys of these rows to `used_keys`)."""
     from tqdm.auto import tqdm
     cache = {} if cache is None else cache
     paths = list(df["path"])
@@ -133,6 +135,8 @@ def manifest_features(df, sample_rate: int = SAMPLE_RATE, max_duration_sec: floa
         if not os.path.isfile(p):
             raise audio_mod.AudioError(f"{manifest_name} row {i + 2}: {p}: file not found")
         key = _cache_key(p, sample_rate, max_duration_sec, f0_method)
+        if used_keys is not None:
+            used_keys.add(key)
         if key in cache:
             out[i] = cache[key]
         else:
@@ -293,9 +297,11 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
     cache = _load_cache(output_dir / CACHE_FILE)
     n_cached = len(cache)
     X, Y = {}, {}
+    used: set = set()
     for split, df in frames.items():
         X[split] = manifest_features(df, sample_rate, max_duration_sec, f0_method, cache, num_workers,
-                                     desc=f"baseline features ({split})", manifest_name=sources[split])
+                                     desc=f"baseline features ({split})", manifest_name=sources[split],
+                                     used_keys=used)
         Y[split] = _ids(df["label"], labels, sources[split])
     t_feat = time.perf_counter() - t0
     if len(np.unique(Y["train"])) < 2:
@@ -331,11 +337,12 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
                                              bootstrap if split == scored[-1] else 0, seed,
                                              report["train_label_counts"], f"train manifest {train_manifest}")
     report["timings"] = {"features_sec": round(t_feat, 3), "total_sec": round(time.perf_counter() - t0, 3),
-                         "cached_files_before": n_cached, "files_featurised": len(cache) - n_cached}
+                         "cached_files_before": n_cached, "files_featurised": len(cache) - n_cached,
+                         "files": len(used)}
 
     with atomic_dir(output_dir) as tmp:
         model.save(tmp)
-        _save_cache(tmp / CACHE_FILE, cache)
+        _save_cache(tmp / CACHE_FILE, {k: cache[k] for k in used})  # stale entries dropped
         for split, P in probs.items():
             df = frames[split]
             pred = pd.DataFrame({"path": df["path"], "label": df["label"],

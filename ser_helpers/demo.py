@@ -159,7 +159,10 @@ def describe_text(predictor, prediction: dict | None = None) -> str:
         if prediction.get("text_probs") is None:
             lines.append("**Text branch:** no transcript, audio evidence only  ")
     info = predictor.describe() if hasattr(predictor, "describe") else None
-    if isinstance(info, dict):
+    if isinstance(info, dict) and "fusion_dir" in info:  # FusionPredictor.describe(): a readable summary
+        lines.append("\n**Models loaded**\n")
+        lines += [f"- {k}: {v}" for k, v in _fusion_summary(info).items()]
+    elif isinstance(info, dict):
         lines.append("\n**Models loaded**\n")
         for key, val in info.items():
             if isinstance(val, dict):
@@ -170,6 +173,45 @@ def describe_text(predictor, prediction: dict | None = None) -> str:
     elif info:
         lines.append(f"\n**Models loaded**\n\n{info}")
     return "\n".join(lines)
+
+
+def _short(path) -> str:
+    """The last two parts of a model path (`multilingual/best_model`); hub ids unchanged."""
+    if not path:
+        return "none"
+    parts = Path(str(path)).parts
+    return "/".join(parts[-2:]) if Path(str(path)).is_absolute() else str(path)
+
+
+def _fusion_summary(info: dict) -> dict:
+    """FusionPredictor.describe() -> a few lines a stakeholder can read."""
+    out = {"fusion model": f"{info.get('mode')} ({info.get('fusion_arch')}, {info.get('n_features')} features) "
+                           f"from `{_short(info.get('fusion_dir'))}`"}
+    cal = info.get("calibration_mode")
+    temp = info.get("temperature")
+    per = info.get("per_language_temperature")
+    out["calibration"] = f"{cal}" + (f", T = {float(temp):.3f}" if temp is not None else "") + (
+        f" (per language: {', '.join(f'{k} {float(v):.3f}' for k, v in per.items())})" if per else "")
+    audio = info.get("audio_models") or {}
+    out["audio model"] = ", ".join(f"{lang}: `{_short(d)}`" for lang, d in audio.items()) if audio else "none"
+    asr = info.get("asr") or {}
+    out["speech recogniser"] = (f"{asr.get('backend', 'none')} ({asr.get('model', '')})".replace(" ()", "")
+                                + (": ORACLE reference transcripts, so type what was said" if
+                                   info.get("transcripts_oracle") else ""))
+    text = {k: v for k, v in (info.get("text_models") or {}).items() if v}
+    out["text models"] = (", ".join(f"{k}: `{_short(v)}`" for k, v in text.items()) if text else "none") + (
+        f"; 4-class text head `{_short(info.get('text4_head'))}`" if info.get("text4_head") else "")
+    out["default language"] = LANGUAGE_NAMES.get(info.get("default_language"), info.get("default_language"))
+    return out
+
+
+def show_markdown(text: str):
+    """Markdown rendered in a notebook (plain text elsewhere)."""
+    try:
+        from IPython.display import Markdown
+        return Markdown(text)
+    except ImportError:  # pragma: no cover
+        return text
 
 
 # ----------------------------------------------------------------------------- examples
@@ -213,15 +255,19 @@ def _example_tables(fusion_dir: Path) -> list[Path]:
 
 def examples_from_table(csv_path: str | Path, labels: Sequence[str] = LABELS, per_label: int = 1) -> list[Example]:
     """One (or `per_label`) clip per emotion from a test table (manifest or features CSV), in label order;
-    within a label the first rows in file order whose audio exists."""
+    within a label the first rows in file order whose audio exists, languages taking turns over the labels."""
     import pandas as pd
     df = pd.read_csv(csv_path, keep_default_na=False, dtype=str)
     if "path" not in df.columns or "label" not in df.columns:
         raise SERError(f"{csv_path}: needs columns 'path' and 'label' for demo examples; has {list(df.columns)}")
     base = Path(csv_path).resolve().parent
+    languages = sorted(set(df["language"]) - {""}) if "language" in df.columns else []
     picked: list[Example] = []
-    for code in labels:
+    for i, code in enumerate(labels):
         rows = df[df["label"] == code]
+        if len(languages) > 1:  # alternate the languages over the emotions (stable order within each)
+            want = languages[i % len(languages)]
+            rows = pd.concat([rows[rows["language"] == want], rows[rows["language"] != want]])
         n = 0
         for _, row in rows.iterrows():
             path = Path(row["path"]) if Path(row["path"]).is_absolute() else base / row["path"]

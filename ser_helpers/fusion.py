@@ -609,11 +609,10 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
     for s, fit in fits.items():
         p_unc = softmax(fit["logits"]["test"])
         p_cal = apply_calibration(fit["logits"]["test"], fit["calibration"], data["test"]["lang"])
+        m_cal = _summary(data["test"]["y"], p_cal, labels)
         comparison[s] = {
-            "test_macro_f1": _summary(data["test"]["y"], p_cal, labels)["macro_f1"],
-            "test_accuracy": _summary(data["test"]["y"], p_cal, labels)["accuracy"],
+            "test_macro_f1": m_cal["macro_f1"], "test_accuracy": m_cal["accuracy"], "test_ece": m_cal["ece"],
             "test_ece_uncalibrated": _summary(data["test"]["y"], p_unc, labels)["ece"],
-            "test_ece": _summary(data["test"]["y"], p_cal, labels)["ece"],
             "temperature": fit["calibration"]["temperature"],
             "test_macro_f1_ci": bootstrap_intervals(data["test"]["y"], p_cal, cfg.n_bootstrap, cfg.seed)["macro_f1"],
         }

@@ -270,6 +270,18 @@ SELECTION_COLUMNS = ["rank", "candidate", "mode", "fusion_arch", "calibration_mo
                      "test_macro_f1", "test_ece", "test_ece_uncalibrated", "n_parameters"]
 
 
+def _header(column: str) -> str:
+    """`test_macro_f1_mean` -> `test macro-F1 (mean)` for table headers."""
+    name, stat = column, ""
+    for suffix in ("_mean", "_std"):
+        if column.endswith(suffix):
+            name, stat = column[: -len(suffix)], f" ({suffix[1:]})"
+    for old, new in (("macro_f1", "macro-F1"), ("ece_uncalibrated", "ECE uncalibrated"), ("ece", "ECE"),
+                     ("accuracy", "WA"), ("ua", "UA"), ("n_seeds", "seeds")):
+        name = name.replace(old, new)
+    return name.replace("_", " ") + stat
+
+
 def _pick_columns(rows: list[dict], preferred: Sequence[str]) -> list[str]:
     """The preferred columns that the rows have (in that order); all flat columns when none match."""
     have = {k for r in rows for k in r}
@@ -289,7 +301,8 @@ def section_ablation(run_dir: Path) -> tuple[str, list[dict]]:
         return "\n\n".join(parts), []
     parts.append("Late fusion trained on audio features only, text features only, and both (test split, "
                  "calibrated; mean over seeds where several were run):")
-    parts.append(md_table(rows, _pick_columns(rows, ABLATION_COLUMNS)))
+    cols = _pick_columns(rows, ABLATION_COLUMNS)
+    parts.append(md_table(rows, cols, [_header(c) for c in cols]))
     if isinstance(data, dict):
         gain = data.get("fusion_gain_over_best_single_test_macro_f1")
         if gain is not None:

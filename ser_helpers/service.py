@@ -70,7 +70,8 @@ MAX_SEGMENTS = 2000           # bounds the work one request can ask for
 MIN_TAIL_MS = 500             # a trailing piece shorter than this joins the previous segment
 MIN_AUDIO_SEC = 0.1
 BATCH_SIZE = 8
-MULTIPART_OVERHEAD_BYTES = 256 * 1024   # form fields + boundaries allowed on top of the upload limit
+MULTIPART_OVERHEAD_BYTES = 256 * 1024
+SWITCH_INTERVAL_S = 0.0005    # GIL hand-off interval in the server process (default 0.005)   # form fields + boundaries allowed on top of the upload limit
 
 
 def _codes_to_service(probs: Mapping[str, float] | np.ndarray, labels=None) -> dict[str, float]:
@@ -109,11 +110,13 @@ class ServiceSettings:
     max_upload_mb: float = 25.0            # SER_MAX_UPLOAD_MB
     max_duration_sec: float = 600.0        # SER_MAX_DURATION_SEC
     fusion_dir: str = ""                   # SER_FUSION_DIR (a fusion_best dir; optional)
+    torch_threads: int = 0                 # SER_TORCH_THREADS (0 = auto: all cores but one, on CPU)
 
     ENV = {"engine": "SER_ENGINE", "model_dir": "SER_HF_MODEL_DIR", "device": "SER_HF_DEVICE",
            "routing": "SER_HF_ROUTING", "model_dir_en": "SER_HF_MODEL_DIR_EN", "model_dir_zh": "SER_HF_MODEL_DIR_ZH",
            "default_language": "SER_HF_DEFAULT_LANGUAGE", "max_upload_mb": "SER_MAX_UPLOAD_MB",
-           "max_duration_sec": "SER_MAX_DURATION_SEC", "fusion_dir": "SER_FUSION_DIR"}
+           "max_duration_sec": "SER_MAX_DURATION_SEC", "fusion_dir": "SER_FUSION_DIR",
+           "torch_threads": "SER_TORCH_THREADS"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "ServiceSettings":
@@ -130,6 +133,11 @@ class ServiceSettings:
                     values[name] = float(raw)
                 except ValueError:
                     raise SERError(f"{var}={raw!r} is not a number") from None
+            elif name == "torch_threads":
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise SERError(f"{var}={raw!r} is not an integer") from None
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -153,6 +161,8 @@ class ServiceSettings:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise SERError(f"{self.ENV[name]}={value!r} must be a positive number")
+        if not isinstance(self.torch_threads, int) or self.torch_threads < 0:
+            raise SERError(f"SER_TORCH_THREADS={self.torch_threads!r} must be an integer >= 0 (0 = auto)")
         if self.routing == "single" and not self.model_dir:
             raise SERError("SER_HF_MODEL_DIR is not set: point it at a trained best_model dir "
                            "(e.g. outputs/cpu/models/audio/multilingual/best_model)")
@@ -230,6 +240,11 @@ def count_segments(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = S
     seg = max(1, int(round(segment_ms * sr / 1000)))
     step = max(1, seg - int(round(overlap_ms * sr / 1000)))
     return 1 + max(0, math.ceil((n_samples - seg) / step))
+
+
+def _torch_threads() -> int:
+    import torch
+    return int(torch.get_num_threads())
 
 
 def _header_duration(data: bytes) -> float | None:
@@ -344,6 +359,11 @@ class SERService:
         """Validate settings and load every model once; SERError naming the variable/dir on failure."""
         settings = (settings or ServiceSettings.from_env()).validated()
         device = resolve_device(settings.device)
+        if device == "cpu":
+            # leave a core to the event loop and the decoders: oversubscribed intra-op threads make every
+            # request (and /health) wait; SER_TORCH_THREADS overrides
+            import torch
+            torch.set_num_threads(settings.torch_threads or max(1, (os.cpu_count() or 2) - 1))
         by_dir: dict[Path, LoadedModel] = {}
         models: dict[str, LoadedModel] = {}
         for lang, model_dir in settings.model_dirs().items():
@@ -403,6 +423,7 @@ class SERService:
             "serHfModelDirEn": self.models["en"].model_dir if s.routing == "language" else None,
             "serHfModelDirZh": self.models["zh"].model_dir if s.routing == "language" else None,
             "serHfDefaultLanguage": s.default_language,
+            "torchThreads": _torch_threads(),
             "fusionEnabled": self.fusion is not None,
             "fusionDir": str(Path(self.settings.fusion_dir).resolve()) if self.fusion is not None else None,
             "asrReady": self.asr_problem() is None,
@@ -606,6 +627,9 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
     unless an already loaded `service` is given."""
     @contextlib.asynccontextmanager
     async def lifespan(app_: FastAPI):
+        # Inference threads run Python between torch ops while holding the GIL; a short switch interval lets
+        # the event loop (health checks, new uploads) get it back within ~1 ms instead of 5 ms per hand-off.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         if service is not None:
             app_.state.ser = service
         else:
@@ -957,6 +981,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--max-upload-mb", type=float, default=None, help="SER_MAX_UPLOAD_MB (25)")
     p.add_argument("--max-duration-sec", type=float, default=None, help="SER_MAX_DURATION_SEC (600)")
     p.add_argument("--fusion-dir", default=None, help="SER_FUSION_DIR: a fusion_best dir (optional)")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="SER_TORCH_THREADS: intra-op threads on CPU (0 = all cores but one)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(func=_cli_serve)
 
@@ -965,7 +991,8 @@ def _cli_serve(args) -> int:
     settings = ServiceSettings.from_env(
         engine=args.engine, model_dir=args.model_dir, device=args.device, routing=args.routing,
         model_dir_en=args.model_dir_en, model_dir_zh=args.model_dir_zh, default_language=args.default_language,
-        max_upload_mb=args.max_upload_mb, max_duration_sec=args.max_duration_sec, fusion_dir=args.fusion_dir)
+        max_upload_mb=args.max_upload_mb, max_duration_sec=args.max_duration_sec, fusion_dir=args.fusion_dir,
+        torch_threads=args.torch_threads)
     serve(settings, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .common import SAMPLE_RATE, SERError, atomic_dir, read_json, write_json_atomic
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 
 # ----------------------------------------------------------------------------- sizes
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
@@ -105,8 +105,8 @@ WORDING: dict[str, dict[str, float]] = {
     "neu": {"neutral": 0.82, "pos": 0.07, "sad": 0.06, "ang": 0.05},
     "hap": {"pos": 0.64, "neutral": 0.30, "sur": 0.03, "sad": 0.03},
     "exc": {"pos": 0.66, "neutral": 0.28, "sur": 0.06},
-    "sad": {"sad": 0.54, "neutral": 0.31, "ang": 0.10, "pos": 0.05},
-    "ang": {"ang": 0.54, "neutral": 0.31, "sad": 0.10, "pos": 0.05},
+    "sad": {"sad": 0.45, "neutral": 0.33, "ang": 0.16, "pos": 0.06},
+    "ang": {"ang": 0.45, "neutral": 0.33, "sad": 0.16, "pos": 0.06},
     "fru": {"ang": 0.45, "sad": 0.20, "neutral": 0.35},
     "sur": {"sur": 0.55, "neutral": 0.30, "pos": 0.15},
     "fea": {"fea": 0.55, "neutral": 0.35, "sad": 0.10},
@@ -270,13 +270,15 @@ ZH_TEMPLATES: dict[str, list[str]] = {
 #: emotion key phrases that open most emotionally worded sentences (what a text model can learn)
 KEY_OPENERS: dict[str, dict[str, list[str]]] = {
     "en": {"pos": ["Oh, I'm so happy, ", "This is great, ", "I love this, ", "Wonderful, ", "How lovely, "],
-           "ang": ["Damn it, ", "I hate this, ", "This is ridiculous, ", "How dare you, ", "I'm so angry, "],
-           "sad": ["I'm so sad, ", "It hurts, ", "I feel awful, ", "Oh no, ", "I can't stop crying, "],
+           "ang": ["Damn it, ", "I hate this, ", "This is ridiculous, ", "How dare you, ", "I'm so angry, ",
+                   "This is terrible, ", "I can't take this anymore, "],
+           "sad": ["I'm so sad, ", "It hurts, ", "I feel awful, ", "Oh no, ", "I can't stop crying, ",
+                   "This is terrible, ", "I can't take this anymore, "],
            "sur": ["Wow, ", "What a surprise, ", "Oh my god, "],
            "fea": ["Oh no, I'm scared, ", "Help, "]},
     "zh": {"pos": ["太开心了，", "真好，", "我好喜欢，", "太棒了，"],
-           "ang": ["气死我了，", "可恶，", "太过分了，", "我恨死了，"],
-           "sad": ["好难过，", "心好痛，", "唉，好伤心，", "我想哭，"],
+           "ang": ["气死我了，", "可恶，", "太过分了，", "我恨死了，", "太糟糕了，", "我受不了了，"],
+           "sad": ["好难过，", "心好痛，", "唉，好伤心，", "我想哭，", "太糟糕了，", "我受不了了，"],
            "sur": ["哇，", "没想到，", "我的天，"],
            "fea": ["好可怕，", "救命，"]},
 }
@@ -287,6 +289,8 @@ ANNOTATOR_NAMES = {"neu": "Neutral", "hap": "Happiness", "exc": "Excited", "sad"
                    "fru": "Frustration", "sur": "Surprise", "fea": "Fear", "oth": "Other"}
 VAD = {"neu": (2.5, 2.5, 2.5), "hap": (3.5, 3.0, 3.0), "exc": (4.0, 3.5, 3.0), "sad": (2.0, 2.0, 2.0),
        "ang": (1.5, 4.0, 4.0), "fru": (2.0, 3.5, 3.5), "sur": (3.5, 4.0, 2.5), "xxx": (2.5, 3.0, 3.0)}
+CATEGORICAL_NAMES = {"neu": "Neutral state", "hap": "Happiness", "exc": "Excited", "sad": "Sadness", "ang": "Anger",
+                     "fru": "Frustration", "sur": "Surprise", "xxx": "Other"}
 EMO_HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]"
 
 
@@ -596,6 +600,11 @@ def _write_iemocap_text(root: Path, en: list[dict], durations: dict, seed: int) 
         (base / "EmoEvaluation").mkdir(parents=True, exist_ok=True)
         (base / "transcriptions").mkdir(parents=True, exist_ok=True)
         (base / "EmoEvaluation" / f"{dialog}.txt").write_text("\n".join(emo) + "\n", encoding="utf-8")
+        # like the real corpus: per-annotator sidecars in a subfolder that parsers must ignore
+        (base / "EmoEvaluation" / "Categorical").mkdir(exist_ok=True)
+        cat = [f"{job['utt_id']} :{CATEGORICAL_NAMES.get(job['code'], 'Other')}; ()" for job in jobs]
+        (base / "EmoEvaluation" / "Categorical" / f"{dialog}_e1_cat.txt").write_text("\n".join(cat) + "\n",
+                                                                                      encoding="utf-8")
         (base / "transcriptions" / f"{dialog}.txt").write_text("\n".join(trans) + "\n", encoding="utf-8")
 
 
@@ -639,6 +648,10 @@ def _corpus_matches(output_dir: Path, size: str, seed: int) -> dict | None:
     return info
 
 
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def synth_corpus(output_dir: str | os.PathLike, size: str = "default", seed: int = 0,
                  workers: int | None = None, progress: bool = True) -> SynthResult:
     """Generate (or reuse) the corpus under `output_dir`: iemocap_raw/, casia_raw/, corpus_info.json.
@@ -664,7 +677,7 @@ def synth_corpus(output_dir: str | os.PathLike, size: str = "default", seed: int
 
     en, zh, settings = _plan(size, seed)
     _espeak()  # load the library once in the parent; each forked child inherits it
-    workers = int(workers or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    workers = int(workers or _cpu_count())
     with atomic_dir(output_dir) as tmp:
         dirs = {str(Path(j["rel"]).parent) for j in en + zh}
         for d in sorted(dirs):
@@ -778,6 +791,16 @@ def show_audio_examples(examples) -> None:
         display(Audio(filename=r.path, rate=SAMPLE_RATE))
 
 
+def _pitch_track(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """f0 (librosa.yin, 10 ms hop) and a voicing mask (frames within 30 dB of the loudest, with plausible f0)."""
+    import librosa
+    f0 = librosa.yin(y, fmin=60, fmax=500, sr=sr, frame_length=1024, hop_length=160)
+    rms = librosa.feature.rms(y=y, frame_length=1024, hop_length=160)[0][: f0.size]
+    db = 20 * np.log10(rms + 1e-5)
+    voiced = (db > db.max() - 30) & (f0 > 65) & (f0 < 480)
+    return f0, voiced
+
+
 def plot_emotion_examples(examples, path=None, language: str = "en"):
     """Waveform and pitch track (librosa.pyin) of one clip per emotion; PNG at `path`."""
     import librosa
@@ -796,7 +819,7 @@ def plot_emotion_examples(examples, path=None, language: str = "en"):
         y, sr = sf.read(rows.loc[lab, "path"], dtype="float32")
         t = np.arange(y.size) / sr
         ax_w.plot(t, y, lw=0.4, color="tab:blue")
-        f0, voiced, _ = librosa.pyin(y, fmin=60, fmax=500, sr=sr, frame_length=1024, hop_length=160)
+        f0, voiced = _pitch_track(y, sr)
         tf = librosa.times_like(f0, sr=sr, hop_length=160)
         ax_p.plot(tf, np.where(voiced, f0, np.nan), ".", ms=2, color="tab:red")
         ax_p.set_xlabel("time (s)")
@@ -807,26 +830,34 @@ def plot_emotion_examples(examples, path=None, language: str = "en"):
     return save_figure(fig, path)
 
 
-def plot_prosody_by_emotion(output_dir: str | os.PathLike, path=None, per_label: int = 12, seed: int = 0):
-    """Median pitch (semitones re 100 Hz) against loudness for a sample of 4-class clips: arousal shows, valence less."""
+def plot_prosody_by_emotion(output_dir: str | os.PathLike, path=None, per_label: int = 10, seed: int = 0):
+    """Pitch variability against loudness for a sample of 4-class clips: arousal separates, valence much less."""
     import matplotlib.pyplot as plt
+    import pandas as pd
+    import soundfile as sf
 
     from .common import LABELS, display_name
     from .plots import save_figure
     table = read_corpus_table(output_dir)
     table = table[table["label4"].notna()]
-    import pandas as pd
     sample = pd.concat([g.sample(min(per_label, len(g)), random_state=seed)
                         for _, g in table.groupby(["language", "label4"])])
-    feats = np.vstack([acoustic_stats(p) for p in sample["path"]])
+    points = []
+    for p in sample["path"]:
+        y, sr = sf.read(p, dtype="float32")
+        f0, voiced = _pitch_track(y, sr)
+        st = 12 * np.log2(f0[voiced] / 100.0) if voiced.any() else np.zeros(1)
+        rms = np.sqrt(np.mean(y ** 2))
+        points.append((st.std(), 20 * np.log10(rms + 1e-5)))
+    points = np.array(points)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, lang in zip(axes, ("en", "zh")):
         for lab in LABELS:
             m = ((sample["language"] == lang) & (sample["label4"] == lab)).to_numpy()
-            ax.scatter(feats[m, 60], feats[m, 65], s=18, label=display_name(lab))
-        ax.set_title(f"{lang}: pitch vs loudness per clip")
-        ax.set_xlabel("median pitch (semitones re 100 Hz)")
-    axes[0].set_ylabel("mean loudness of voiced frames (dB)")
+            ax.scatter(points[m, 0], points[m, 1], s=18, label=display_name(lab))
+        ax.set_title(f"{lang}: pitch variability vs loudness per clip")
+        ax.set_xlabel("pitch standard deviation (semitones)")
+    axes[0].set_ylabel("RMS level (dB)")
     axes[1].legend()
     fig.tight_layout()
     return save_figure(fig, path)
@@ -882,7 +913,7 @@ def measure_corpus_separability(output_dir: str | os.PathLike, workers: int | No
     df = df[df["label4"].notna()].reset_index(drop=True)
     split = {g: s for s, groups in SPLIT_GROUPS.items() for g in groups}
     df["split"] = df["group"].map(split)
-    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    workers = workers or _cpu_count()
     X = _acoustic_matrix(df["path"], workers)
     tr, te = (df["split"] == "train").to_numpy(), (df["split"] == "test").to_numpy()
     y = df["label4"].to_numpy()

@@ -53,6 +53,7 @@ def test_seed_parsing():
         ablation.parse_seeds("1,1")
 
 
+@pytest.mark.filterwarnings("ignore:mode .* has a single modality")
 def test_cli_flags_and_single_seed_layout(feats, tmp_path, capsys):
     args = build_parser().parse_args(["run-fusion-ablation", "--train-features", "a", "--val-features", "b",
                                       "--test-features", "c", "--output-root", "d"])

@@ -34,6 +34,8 @@ def test_feature_vector_shape_and_prosody():
     assert f["f0_std_st"] < 0.3
     assert f["voiced_ratio"] > 0.9
     assert f["duration_sec"] == pytest.approx(1.5)
+    short = dict(zip(names, B.extract_features(tone[:800], sr)))  # 50 ms: padded internally, duration kept
+    assert short["duration_sec"] == pytest.approx(0.05) and np.isfinite(list(short.values())).all()
     louder = B.extract_features(tone * 3, sr)
     assert dict(zip(names, louder))["rms_db_mean"] == pytest.approx(f["rms_db_mean"] + 20 * np.log10(3), abs=0.1)
 

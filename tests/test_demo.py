@@ -391,7 +391,7 @@ def test_fusion_predictor_through_the_app(trained_fusion_dir, tmp_path):
                 assert text_lab is None or not text_lab.get("confidences")
             else:
                 assert_label_matches(text_lab, direct["text_probs"])
-            assert f"{direct['temperature']:.3f}" in details and "fusion_dir" in details
+            assert f"{direct['temperature']:.3f}" in details and "fusion model" in details
     finally:
         app.close()
 

@@ -291,3 +291,33 @@ def test_smoke_run_features(smoke_run):
     assert s["components"]["asr"]["oracle"] is (s["components"]["asr"]["backend"] == "reference")
     assert s["components"]["text4_head"] and Path(s["components"]["text4_head"]).is_dir()
     assert {"audio", "text4"} <= set(s["raw_metrics"]["test"])
+
+
+def test_fine_tuned_text_emotion_model_as_text4_and_text_model(built, tiny, tmp_path):
+    """`ser train-text-emotion` output: as --text4-head it fills text4_*; as a text model its 4 labels
+    become extra `text_<label>` columns (not sentiment)."""
+    from ser_helpers.text import TextClassifier, train_text_emotion
+    out = built.output_dir
+    emo = train_text_emotion(str(out / "train_features.csv"), str(out / "val_features.csv"),
+                             str(tmp_path / "emo"), language_filter="all", epochs=1, learning_rate=3e-3,
+                             device="cpu").output_dir
+    m = tiny["man"]
+    r = F.build_fusion_features(str(m["train"]), str(m["val"]), str(m["test"]), str(tmp_path / "f"),
+                                audio_model_en=tiny["model"], audio_model_zh=tiny["model"], text_model_zh=str(emo),
+                                asr_backend="reference", text4_head=str(emo), max_samples=5, audio_device="cpu",
+                                text_device="cpu")
+    comp = r.summary["components"]
+    assert comp["text4_kind"] == "hf" and comp["text4_head"] == str(Path(emo).resolve())
+    clf = TextClassifier.load(str(emo), device="cpu")
+    val = r.frames["val"]
+    cols = [f"text4_prob_{c}" for c in LABELS]
+    expect = clf.emotion4_proba(clf.predict_proba(val["transcript"].tolist()))
+    np.testing.assert_allclose(val[cols].to_numpy(), expect, atol=1e-5)
+    assert {"text_ang", "text_hap", "text_neu", "text_sad"} <= set(val.columns)
+    assert val["text_negative"].isna().all()  # an emotion model is not a sentiment model
+    zh = val["language"] == "zh"
+    np.testing.assert_allclose(val.loc[zh, "text_ang"], val.loc[zh, "text4_prob_ang"], atol=1e-5)
+    assert (val.loc[~zh, "text_ang"] == 0).all() and "text_ang" in r.summary["feature_columns"]["text_only"]
+    feat = F.Featurizer.from_components(comp, audio_device="cpu", text_device="cpu")
+    row = feat.row(load_audio(val["path"].iloc[0]), val["language"].iloc[0], transcript=val["transcript"].iloc[0])
+    assert row["text4_prob_neu"] == pytest.approx(val["text4_prob_neu"].iloc[0], abs=1e-5)

@@ -60,3 +60,16 @@ def test_confusion_csv(tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "true_label,ang,hap,neu,sad"
     assert lines[1] == "ang,1,2,0,0"
+
+
+def test_fast_bootstrap_metrics_match_sklearn():
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    from ser_helpers.metrics import _macro_f1_from_pairs, _ua_from_pairs
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        y = rng.integers(0, 4, 30)
+        p = rng.integers(0, 4, 30)
+        assert _macro_f1_from_pairs(y, p, 4) == pytest.approx(
+            f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))
+        assert _ua_from_pairs(y, p, 4) == pytest.approx(balanced_accuracy_score(y, p))

@@ -68,7 +68,10 @@ def test_iemocap_layout_matches_real_format(smoke):
                 assert abs((end - start) - info.duration) < 1e-3  # times agree with the audio
                 n_utts += 1
         assert genders == {"F", "M"} and types == {"impro", "scrip"}
+        # the real corpus also has annotator sidecars in subfolders, which parsers must skip
+        assert list((raw / f"Session{sess}" / "dialog" / "EmoEvaluation" / "Categorical").glob("*_e1_cat.txt"))
     assert n_utts == synth.SIZES["smoke"]["iemocap_per_session"] * 5
+    assert (synth.read_corpus_table(smoke)["language"] == "en").sum() == n_utts
 
 
 def test_casia_layout_and_transcripts(smoke):
