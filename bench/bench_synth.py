@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -37,12 +38,16 @@ def main() -> int:
         t0 = time.perf_counter()
         res = synth.synth_corpus(out, size=args.size, seed=args.seed, workers=args.workers)
         build = time.perf_counter() - t0
+        cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for f in ("ru_utime", "ru_stime"))
         n = res.counts["en_clips"] + res.counts["zh_clips"]
         budget = BUDGET_SEC[args.size]
         print(f"cores available: {len(os.sched_getaffinity(0))}; load average: {os.getloadavg()[0]:.1f}")
         print(f"build {args.size} (seed {args.seed}): {build:.1f} s for {n} clips ({1000 * build / n:.1f} ms/clip)"
               f"{' [reused]' if res.reused else ''}")
         print(f"budget {budget:.0f} s -> ratio build/budget = {build / budget:.2f} (target <= 1)")
+        print(f"CPU time {cpu:.1f} s -> on 2 idle cores about {cpu / 2:.1f} s, ratio {cpu / 2 / budget:.2f} "
+              "(the wall time above includes waiting for other processes on a busy machine)")
         print(f"durations: {res.counts['duration_sec']}")
         if not args.no_measure:
             t1 = time.perf_counter()

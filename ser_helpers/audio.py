@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,8 @@ def _read(src, name: str):
         data, sr = sf.read(src, dtype="float32", always_2d=False)
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         msg = str(exc).strip() or exc.__class__.__name__
+        msg = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", msg)
+        msg = re.sub(r"^Error opening (the upload|[^:]*): ", "", msg)
         raise AudioError(f"{name}: cannot decode audio ({msg})") from exc
     return data, sr
 

@@ -35,6 +35,9 @@ MODES = ("fusion", "audio_only", "text_only")
 ARCHS = ("mlp", "gated")
 CALIBRATION_MODES = ("global_temperature", "per_language_temperature", "vector_scaling")
 FIT_STRATEGIES = ("val_cv", "train")
+FIT_STRATEGY_CHOICES = ("auto", *FIT_STRATEGIES)
+# auto: val_cv when the audio model is this much more confident on train rows than on val rows
+IN_SAMPLE_GAP = 0.05
 SPLITS = ("train", "val", "test")
 
 AUDIO_FEATURES = ["audio_prob_ang", "audio_prob_hap", "audio_prob_neu", "audio_prob_sad", "audio_confidence",
@@ -68,7 +71,7 @@ class FusionConfig:
     calibration_mode: str = "global_temperature"
     calibration_max_iter: int = 200
     min_language_samples: int = 100
-    fit_strategy: str = "val_cv"
+    fit_strategy: str = "auto"
     cv_folds: int = 5
     compare_fit_strategies: bool = True
     n_bootstrap: int = 1000
@@ -77,7 +80,7 @@ class FusionConfig:
     def check(self) -> None:
         for name, value, allowed in (("mode", self.mode, MODES), ("fusion_arch", self.fusion_arch, ARCHS),
                                      ("calibration_mode", self.calibration_mode, CALIBRATION_MODES),
-                                     ("fit_strategy", self.fit_strategy, FIT_STRATEGIES)):
+                                     ("fit_strategy", self.fit_strategy, FIT_STRATEGY_CHOICES)):
             if value not in allowed:
                 raise SERError(f"{name}={value!r} is not one of {list(allowed)}")
         for name in ("hidden_size", "gate_hidden_size", "epochs", "batch_size", "patience",
@@ -541,6 +544,22 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
                                 "members": infos, "final": final}
 
 
+def resolve_fit_strategy(requested: str, summary: dict) -> tuple[str, str]:
+    """'auto' -> 'val_cv' when features/summary.json shows in-sample audio over-confidence, else 'train'."""
+    if requested != "auto":
+        return requested, "requested"
+    conf = summary.get("audio_confidence") or {}
+    tr, va = conf.get("train_mean"), conf.get("val_mean")
+    if tr is None or va is None:
+        return "val_cv", "auto: no audio_confidence in features summary; assuming in-sample over-confidence"
+    gap = float(tr) - float(va)
+    if gap >= IN_SAMPLE_GAP:
+        return "val_cv", (f"auto: audio confidence train {tr:.3f} vs val {va:.3f} (gap {gap:.3f} >= {IN_SAMPLE_GAP}): "
+                          "train rows are in-sample for the audio model")
+    return "train", (f"auto: audio confidence train {tr:.3f} vs val {va:.3f} (gap {gap:.3f} < {IN_SAMPLE_GAP}): "
+                     "no in-sample over-confidence, so the larger train split is used")
+
+
 def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, labels):
     if strategy == "train":
         ens, val_logits, val_gate, info = _fit_naive(arch, data, cfg, device)
@@ -582,13 +601,15 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
     arch = make_arch(cfg, feature_names, len(labels))
     groups, group_kind = _groups(frames["val"], paths["val"])
     requested_strategy = cfg.fit_strategy
+    cfg.fit_strategy, strategy_reason = resolve_fit_strategy(cfg.fit_strategy, summary)
     if cfg.fit_strategy == "val_cv" and len(set(groups.tolist())) < 2:
         warnings.warn(f"{paths['val']}: fewer than 2 speakers, so no speaker-grouped cross-validation; "
                       f"falling back to fit_strategy='train'", stacklevel=2)
         cfg.fit_strategy = "train"
+        strategy_reason = "fewer than 2 val speakers: no speaker-grouped cross-validation possible"
 
     strategies = [cfg.fit_strategy]
-    if cfg.compare_fit_strategies and requested_strategy == cfg.fit_strategy:
+    if cfg.compare_fit_strategies:
         strategies += [s for s in FIT_STRATEGIES if s != cfg.fit_strategy]
     with single_thread():
         fits = {s: _fit_and_evaluate(s, arch, data, cfg, device, groups, group_kind, labels) for s in strategies}
@@ -640,7 +661,8 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
         "inputs": {s: str(p.resolve()) for s, p in paths.items()},
         "rows": {s: frames[s]["language"].value_counts().sort_index().to_dict() for s in SPLITS},
         "n_parameters": count_parameters(net), "n_parameters_per_member": count_parameters(net.members[0]),
-        "fit_strategy": cfg.fit_strategy, "fit_strategy_requested": requested_strategy, "fit": main["info"],
+        "fit_strategy": cfg.fit_strategy, "fit_strategy_requested": requested_strategy,
+        "fit_strategy_reason": strategy_reason, "fit": main["info"],
         "calibration": cal,
         **flat,
         "uncalibrated": evals["uncalibrated"], "calibrated": evals["calibrated"],
@@ -832,8 +854,9 @@ def add_training_flags(p) -> None:
     p.add_argument("--min-language-samples", type=int, default=100)
     p.add_argument("--features-summary", default=None,
                    help="features/summary.json with the feature column lists (default: beside --train-features)")
-    p.add_argument("--fit-strategy", choices=FIT_STRATEGIES, default="val_cv",
-                   help="val_cv: fit on speaker-grouped CV over val (held-out audio probs); train: the naive way")
+    p.add_argument("--fit-strategy", choices=FIT_STRATEGY_CHOICES, default="auto",
+                   help="val_cv: fit on speaker-grouped CV over val (held-out audio probs); train: the naive way; "
+                        f"auto: val_cv when summary.json shows train audio confidence >= val + {IN_SAMPLE_GAP}")
     p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--no-compare-fit-strategies", dest="compare_fit_strategies", action="store_false",
                    help="skip training the other fit strategy for the report's comparison")

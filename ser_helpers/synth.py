@@ -46,7 +46,7 @@ GENERATOR_VERSION = 3
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
 SIZES: dict[str, dict] = {
     "smoke": {"iemocap_per_session": 30, "casia_per_emotion": 4, "dialog_len": 8},
-    "default": {"iemocap_per_session": 180, "casia_per_emotion": 20, "dialog_len": 16},
+    "default": {"iemocap_per_session": 180, "casia_per_emotion": 25, "dialog_len": 16},
     "large": {"iemocap_per_session": 600, "casia_per_emotion": 50, "dialog_len": 24},
 }
 
@@ -642,6 +642,8 @@ def _corpus_matches(output_dir: Path, size: str, seed: int) -> dict | None:
     except (OSError, ValueError):
         return None
     if (info.get("size"), info.get("seed"), info.get("generator_version")) != (size, seed, GENERATOR_VERSION):
+        return None
+    if info.get("sizes") != SIZES[size]:
         return None
     if not (output_dir / "iemocap_raw").is_dir() or not (output_dir / "casia_raw" / "transcripts.csv").exists():
         return None

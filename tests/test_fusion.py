@@ -98,7 +98,15 @@ def test_val_cv_falls_back_with_one_val_speaker(feats, tmp_path):
     with pytest.warns(UserWarning, match="fewer than 2 speakers"):
         res = fusion.train_late_fusion(tmp_path / "train_features.csv", tmp_path / "val_features.csv",
                                        tmp_path / "test_features.csv", tmp_path / "o", **FAST)
-    assert res.report["fit_strategy"] == "train" and res.report["fit_strategy_requested"] == "val_cv"
+    assert res.report["fit_strategy"] == "train" and res.report["fit_strategy_requested"] == "auto"
+
+
+def test_auto_strategy_follows_in_sample_confidence_gap():
+    gap = {"audio_confidence": {"train_mean": 0.9, "val_mean": 0.6}}
+    assert fusion.resolve_fit_strategy("auto", gap)[0] == "val_cv"
+    assert fusion.resolve_fit_strategy("auto", {"audio_confidence": {"train_mean": 0.61, "val_mean": 0.6}})[0] == "train"
+    assert fusion.resolve_fit_strategy("train", gap) == ("train", "requested")
+    assert fusion.resolve_fit_strategy("auto", {})[0] == "val_cv"
 
 
 def test_naive_strategy_trains_on_train_rows(feats, tmp_path):
