@@ -433,6 +433,8 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
         transcripts[split] = texts
     if backend == "whisper":
         cache.save()
+    elif not cache_path.exists():  # keep the run layout: an (empty) cache; reference/none are never cached
+        ASRCache(cache_path).save()
     timings["asr_sec"] = time.perf_counter() - t
 
     # text4 head (trained on TRAIN transcripts; train rows scored out-of-fold)

@@ -105,6 +105,7 @@ def test_summary_contract(built):
     assert Path(comp["text4_head"]).is_dir() and comp["default_language"] == "en"
     assert comp["text_models"] == {"en": None, "zh": None}
     assert {"hits", "misses"} <= set(s["asr_cache"]) and "total_sec" in s["timings"]
+    assert json.loads((built.output_dir / "asr_cache.json").read_text())["entries"] == {}  # reference: not cached
     assert set(s["audio_confidence"]) >= {"train_mean", "val_mean"}
     assert math.isclose(s["audio_confidence"]["val_mean"], built.frames["val"]["audio_confidence"].mean())
     assert set(s["raw_metrics"]["test"]) == {"audio", "text4"}

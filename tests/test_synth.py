@@ -214,3 +214,16 @@ def test_acoustic_stats_are_finite(smoke):
     wav = next((smoke / "casia_raw").rglob("*.wav"))
     feats = synth.acoustic_stats(str(wav))
     assert feats.ndim == 1 and feats.size == 70 and np.all(np.isfinite(feats))
+
+
+def test_separability_measure_runs_on_smoke(smoke, capsys):
+    res = synth.measure_corpus_separability(smoke, workers=1)
+    table = synth.read_corpus_table(smoke)
+    four = table[table["label4"].notna()]
+    test_groups = synth.SPLIT_GROUPS["test"]
+    assert res["rows"]["test"] == four["group"].isin(test_groups).sum()
+    assert res["rows"]["test_en"] + res["rows"]["test_zh"] == res["rows"]["test"]
+    for name in ("audio", "text", "fusion"):
+        assert set(res[name]) >= {"all", "en", "zh", "en_impro", "en_script"}
+        assert all(0.0 <= v <= 1.0 for v in res[name].values())
+    assert "fusion" in capsys.readouterr().out
