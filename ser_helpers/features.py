@@ -403,7 +403,10 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     for split, df in frames.items():
         clips = []
         for i, path in enumerate(tqdm(df["path"], desc=f"load audio ({split})", leave=False)):
-            clips.append(load_audio(path, target_sr=SAMPLE_RATE, max_duration_sec=None))
+            try:
+                clips.append(load_audio(path, target_sr=SAMPLE_RATE, max_duration_sec=None))
+            except SERError as exc:  # name the manifest row too
+                raise type(exc)(f"{manifests[split]}: row {i + 2} (column 'path'): {exc}") from exc
         audios[split] = clips
     timings["load_audio_sec"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -1,0 +1,70 @@
+import sys; sys.path.insert(0, "/work/main")
+from tools.nbbuild import write_notebook
+cells = [
+("md", """# 06 · Build multimodal fusion features
+
+Stage 06 turns every utterance of the multilingual manifests into one row of numbers that the late-fusion
+model (notebook 07) learns from:
+
+* **audio branch**: the fine-tuned wav2vec2 model of the utterance's language gives `audio_prob_ang/hap/neu/sad`,
+  its confidence (top probability) and entropy;
+* **ASR**: a transcript per utterance: Whisper (cached by a hash of the audio *content*), or the corpus's own
+  reference transcripts (`asr_backend = "reference"`, which are **ORACLE** transcripts, not speech recognition);
+* **text branch**: optional pretrained sentiment models (`text_negative/neutral/positive`), and a 4-class
+  text-emotion head (character n-gram TF-IDF + logistic regression, for English and Mandarin alike)
+  trained on the TRAIN transcripts → `text4_prob_*`.
+
+Train rows get *out-of-fold* text4 scores (folds hold out whole speakers, and a sentence never scores itself),
+so the fusion model does not learn to trust over-confident, leaked text scores. The audio model, on the
+other hand, has seen the train clips: compare its mean confidence on train and val below."""),
+("code", "import ser_helpers as ser\nser.nb_setup()"),
+("params", '''run_dir = "outputs/cpu"
+manifest_name = "multilingual_4class"
+audio_model_name = "multilingual"
+asr_backend = "reference"
+whisper_model = "small"
+text_model_en = ""
+text_model_zh = ""
+train_sentiment_model = False
+max_samples = 0
+device = "auto"
+seed = 42'''),
+("md", "Paths follow the run layout: manifests from stage 02, the audio model from stage 03, features written to `{run_dir}/features/`."),
+("code", '''manifest_dir = f"{run_dir}/manifests/{manifest_name}"
+audio_model = f"{run_dir}/models/audio/{audio_model_name}/best_model"
+features_dir = f"{run_dir}/features"
+print(manifest_dir, audio_model, features_dir, sep="\\n")'''),
+("md", """Offline there is no pretrained sentiment model to download. With `train_sentiment_model = True` (the smoke
+profile) we train a *tiny* local 3-class sentiment model on the train transcripts (angry/sad → negative,
+neutral → neutral, happy → positive) so that the `text_negative/neutral/positive` columns are exercised end to end.
+On a GPU box, name a real model instead (e.g. a RoBERTa sentiment model) in `text_model_en` / `text_model_zh`."""),
+("code", '''if train_sentiment_model:
+    text_model_en = str(ser.features.train_sentiment_model_from_manifest(
+        f"{manifest_dir}/train.csv", f"{run_dir}/models/text/sentiment_tiny", f"{manifest_dir}/val.csv", seed=seed))
+print("text models:", {"en": text_model_en or None, "zh": text_model_zh or None})'''),
+("md", "Build the three feature tables (one multilingual audio model serves both languages here)."),
+("code", '''result = ser.features.build_fusion_features(
+    train_manifest=f"{manifest_dir}/train.csv", val_manifest=f"{manifest_dir}/val.csv",
+    test_manifest=f"{manifest_dir}/test.csv", output_dir=features_dir,
+    audio_model_en=audio_model, audio_model_zh=audio_model, text_model_en=text_model_en, text_model_zh=text_model_zh,
+    asr_backend=asr_backend, whisper_model=whisper_model, max_samples=max_samples, seed=seed,
+    audio_device=device, text_device=device, whisper_device=device)
+result.summary["rows"]'''),
+("md", "Where do the transcripts come from? (Say it plainly: it changes how to read every text number below.)"),
+("code", '''from IPython.display import Markdown
+Markdown("**" + ser.features.describe_asr(result.summary) + "**")'''),
+("md", "Transcripts next to their labels (validation split), with what each modality alone would predict:"),
+("code", 'ser.features.transcript_table(result.frames["val"], n=12, seed=seed)'),
+("md", """Per-modality quality of the **raw** features: the argmax of `audio_prob_*` and of `text4_prob_*`.
+Train text4 scores are out-of-fold; train audio scores are in-sample (the audio model was trained on these clips)."""),
+("code", "ser.features.modality_table(result.summary)"),
+("code", 'result.summary["audio_confidence"]'),
+("md", """Which features move together? Audio probabilities mostly separate *arousal* (angry/happy vs neutral/sad),
+wording mostly separates *valence*: where the two branches are weakly correlated, fusion has something to gain."""),
+("code", '''ser.features.correlation_plot(result.frames["train"], result.summary["feature_columns"]["fusion"],
+                              path=f"{features_dir}/feature_correlation.png");'''),
+("md", "The feature columns each fusion mode uses (notebook 07 reads them from `summary.json`), and the stage timings:"),
+("code", '''{mode: len(cols) for mode, cols in result.summary["feature_columns"].items()}, result.summary["timings"]'''),
+]
+write_notebook("/work/main/notebooks/06_build_fusion_features.ipynb", cells)
+print("ok")
