@@ -25,6 +25,8 @@ def parse_seeds(seeds, default_seed: int = 42) -> list[int]:
     """'42,43,44' / [42, 43] / '' (-> [default_seed])."""
     if seeds is None or seeds == "" or seeds == []:
         return [int(default_seed)]
+    if isinstance(seeds, (int, float)) and not isinstance(seeds, bool):
+        seeds = [int(seeds)]  # papermill -p seeds 42 passes an int
     items = seeds.split(",") if isinstance(seeds, str) else list(seeds)
     try:
         out = [int(str(s).strip()) for s in items if str(s).strip()]
