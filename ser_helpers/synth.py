@@ -40,7 +40,7 @@ import numpy as np
 
 from .common import SAMPLE_RATE, SERError, atomic_dir, read_json, write_json_atomic
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 3
 
 # ----------------------------------------------------------------------------- sizes
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
@@ -90,9 +90,9 @@ PROSODY: dict[str, tuple[float, float, float, float]] = {
     "fea": (12.0, 1.14, 1.0, 20.0),
 }
 #: per-utterance jitter (standard deviations): pitch, rate (relative), loudness dB, range
-JITTER = (3.5, 0.05, 1.2, 7.0)
+JITTER = (4.0, 0.06, 1.5, 8.0)
 #: emotional intensity per utterance ~ U(lo, hi) scales the emotion's prosody offsets
-INTENSITY = (0.6, 1.2)
+INTENSITY = (0.5, 1.2)
 SNR_DB = (12.0, 30.0)
 SILENCE_SEC = (0.05, 0.4)
 MAX_CLIP_SEC = 12.0
@@ -105,8 +105,8 @@ WORDING: dict[str, dict[str, float]] = {
     "neu": {"neutral": 0.82, "pos": 0.07, "sad": 0.06, "ang": 0.05},
     "hap": {"pos": 0.64, "neutral": 0.30, "sur": 0.03, "sad": 0.03},
     "exc": {"pos": 0.66, "neutral": 0.28, "sur": 0.06},
-    "sad": {"sad": 0.37, "neutral": 0.33, "ang": 0.24, "pos": 0.06},
-    "ang": {"ang": 0.37, "neutral": 0.33, "sad": 0.24, "pos": 0.06},
+    "sad": {"sad": 0.45, "neutral": 0.33, "ang": 0.16, "pos": 0.06},
+    "ang": {"ang": 0.45, "neutral": 0.33, "sad": 0.16, "pos": 0.06},
     "fru": {"ang": 0.45, "sad": 0.20, "neutral": 0.35},
     "sur": {"sur": 0.55, "neutral": 0.30, "pos": 0.15},
     "fea": {"fea": 0.55, "neutral": 0.35, "sad": 0.10},
