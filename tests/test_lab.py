@@ -22,7 +22,7 @@ def test_jupyterlab_lists_notebooks(tmp_path):
     port = _free_port()
     token = "sertest"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", "--notebook-dir", str(ROOT / "notebooks"),
          f"--ServerApp.runtime_dir={tmp_path}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

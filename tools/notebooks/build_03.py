@@ -1,0 +1,121 @@
+import sys
+sys.path.insert(0, "/work/main")
+from tools.nbbuild import write_notebook
+
+cells = [
+("md", """# 03 · Train a wav2vec2 emotion classifier
+
+This stage turns the speaker-independent manifests of notebooks 01-02 into an **audio emotion model**: a wav2vec2
+encoder (a convolutional front end that turns 16 kHz audio into 50 frames per second, then a transformer) with a small
+classification head (mean-pool the frames, project, 4-way linear layer for `ang hap neu sad`).
+Everything happens in `ser.acoustic.train_wav2vec2`, the same function `ser train-wav2vec2` runs, on the Hugging Face
+`Trainer` (so mixed precision, gradient accumulation, checkpoints, `--resume` and multi-GPU runs come from it).
+
+Later stages load the result through one API, `ser.inference.AudioClassifier` (notebooks 04, 05, 06, 10)."""),
+("code", "import ser_helpers as ser\nser.nb_setup()"),
+("params", """run_dir = "outputs/cpu"
+manifest_name = "multilingual_4class"
+model_name = "multilingual"
+base_model = ""
+base_size = "small"
+epochs = 8
+batch_size = 8
+learning_rate = 5e-4
+weight_decay = 0.01
+warmup_ratio = 0.08
+lr_scheduler = "cosine"
+max_duration_sec = 3.0
+freeze_feature_encoder = False
+freeze_feature_encoder_epochs = 0
+class_weighted_loss = True
+length_grouped = True
+gradient_accumulation = 1
+patience = 3
+max_steps = 0
+source_weight_map = ""
+source_language_map = ""
+fp16 = False
+device = "auto"
+seed = 42"""),
+("code", """from pathlib import Path
+manifest_dir = Path(run_dir) / "manifests" / manifest_name
+out_dir = Path(run_dir) / "models" / "audio" / model_name"""),
+("md", """## Which base model?
+
+A real run starts from **`facebook/wav2vec2-base`**: 95 M parameters pretrained (self-supervised) on 960 h of
+LibriSpeech, then fine-tuned here; a GPU box sets `base_model = "facebook/wav2vec2-base"`.
+
+Offline there is no hub to download it from, so with `base_model = ""` we build a **small, randomly initialised**
+wav2vec2 with the same architecture (group-norm conv front end, transformer, classification head) and about 0.9 M
+parameters, and train it **from scratch** on the generated corpus. It knows nothing about speech before this cell, so
+it is a teaching stand-in: the code path is the real one, the numbers are not comparable with published ones."""),
+("code", """if base_model:
+    base = base_model
+else:
+    base = ser.acoustic.make_base_model(Path(run_dir) / "models" / "base" / base_size, size=base_size, seed=seed)
+base"""),
+("md", """## The data
+
+Train, validation and test share no speakers (IEMOCAP-layout sessions 1-3 / 4 / 5, CASIA-layout speakers split the
+same way). Validation picks the best epoch and stops training early; test is scored once, after training."""),
+("code", """train_df = ser.common.read_manifest(manifest_dir / "train.csv")
+train_df.groupby(["language", "label"]).size().unstack(fill_value=0)"""),
+("md", """## Training
+
+Choices worth knowing (all are keyword arguments and `ser train-wav2vec2` flags):
+
+* **Random crops.** Each epoch a training clip longer than `max_duration_sec` is cut at a random offset drawn from
+  (seed, epoch, clip index), so a resumed run sees exactly the same crops; evaluation cuts at the same limit.
+* **Padding must not leak.** wav2vec2-base's conv front end uses group norm and gets no attention mask, so zero-padding
+  a short clip beside a long one changes its features; a model trained that way learns padding as a duration cue.
+  Here the conv front end runs on each clip unpadded, and only the frame sequence is padded and masked in the
+  transformer and the pooling.
+* **Length-grouped batches** (durations from the manifest) keep padding, and wasted compute, small.
+* **Class-weighted loss** (inverse class frequency) so the rarer emotions count as much as the common ones;
+  `source_weight_map` can up-weight whole corpora (`casia_4class=2.0`).
+* **Warmup then cosine decay** of the learning rate, AdamW, early stopping on validation macro-F1 (`patience`).
+* `freeze_feature_encoder` keeps a *pretrained* conv front end fixed; for a random-init model it makes no sense."""),
+("code", """result = ser.acoustic.train_wav2vec2(
+    manifest_dir / "train.csv", manifest_dir / "val.csv", out_dir, test_manifest=manifest_dir / "test.csv",
+    base_model=str(base), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+    weight_decay=weight_decay, warmup_ratio=warmup_ratio, lr_scheduler=lr_scheduler,
+    max_duration_sec=max_duration_sec, freeze_feature_encoder=freeze_feature_encoder,
+    freeze_feature_encoder_epochs=freeze_feature_encoder_epochs,
+    disable_class_weighted_loss=not class_weighted_loss, length_grouped=length_grouped,
+    gradient_accumulation=gradient_accumulation, patience=patience, max_steps=max_steps or None,
+    source_weight_map=source_weight_map, source_language_map=source_language_map, fp16=fp16, device=device,
+    seed=seed)
+print(f"trained in {result.report['train_wall_time_sec']:.0f} s "
+      f"({result.report['train_samples_per_sec']:.1f} clips/s), best epoch {result.report['best_epoch']}")"""),
+("md", """## Learning curves and validation confusion
+
+Training loss per epoch, then validation macro-F1 and unweighted accuracy (UA, the mean of per-class recalls).
+The best epoch by validation macro-F1 is the one saved in `best_model/`. The confusion matrices show the best
+epoch on validation and the best model on test (rows: true emotion, columns: predicted)."""),
+("code", "ser.acoustic.show_training_plots(out_dir);"),
+("code", "import pandas as pd\npd.DataFrame(result.history).round(3)"),
+("md", """## How good is it?
+
+Best-epoch validation, the test split (scored once with the best model) and the majority-class baseline (always
+predict the most frequent training emotion). Notebook 04 evaluates in depth, with bootstrap intervals, a classical
+MFCC + prosody baseline and per-language breakdowns."""),
+("code", "ser.acoustic.results_table(result.report).round(3)"),
+("md", """## The saved model and a padding check
+
+`best_model/` is a standard Hugging Face model directory (`AutoModelForAudioClassification`,
+`AutoFeatureExtractor`, `pipeline("audio-classification")` all load it; `id2label` holds `ang hap neu sad`), with a
+model card `README.md`. Below, validation clips are predicted in batches and one at a time: the largest difference
+of any probability should be around 1e-6, i.e. batching does not change predictions."""),
+("code", """clf = ser.inference.AudioClassifier.load(result.best_model_dir, device=device)
+val_waves = [ser.audio.load_audio(p) for p in ser.common.read_manifest(manifest_dir / "val.csv")["path"][:16]]
+ser.inference.batch_invariance_gap(clf, val_waves, max_duration_sec=max_duration_sec)"""),
+("code", "print((result.best_model_dir / \"README.md\").read_text())"),
+("md", """## What a real run changes
+
+On a GPU box with IEMOCAP: `base_model = "facebook/wav2vec2-base"`, `learning_rate = 1e-5` to `5e-5`,
+`batch_size = 4`-`8`, `epochs = 12`, `max_duration_sec = 15.0`, optionally `freeze_feature_encoder = True`, `fp16`;
+the same code then gives numbers comparable to the published ones in notebook 04. `ser cross-validate` runs the five
+leave-one-session-out folds that the published IEMOCAP numbers use."""),
+]
+write_notebook("/work/main/notebooks/03_train_wav2vec2.ipynb", cells)
+print("ok")
