@@ -624,3 +624,40 @@ def correlation_plot(df, columns: Sequence[str], path=None, title: str = "Featur
     fig.colorbar(im, ax=ax, shrink=0.7)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def choose_audio_model(run_dir: str | Path, name: str, kind: str = "auto") -> tuple[str, "pd.DataFrame"]:
+    """Pick the audio branch for the fusion features: the fine-tuned wav2vec2 (`{run_dir}/models/audio/{name}/best_model`)
+    or the classical MFCC+prosody baseline (`{run_dir}/models/baseline/{name}`), both loadable by AudioClassifier.
+
+    kind: "wav2vec2", "baseline", or "auto" = the one with the higher VALIDATION macro-F1 (test is never read).
+    Returns (model path, a table of both candidates' val macro-F1)."""
+    import pandas as pd
+    run_dir = Path(run_dir)
+    candidates = {"wav2vec2": run_dir / "models" / "audio" / name / "best_model",
+                  "baseline": run_dir / "models" / "baseline" / name}
+    reports = {"wav2vec2": run_dir / "models" / "audio" / name / "train_report.json",
+               "baseline": run_dir / "models" / "baseline" / name / "train_report.json"}
+
+    def val_f1(which: str):
+        path = reports[which]
+        if not path.exists():
+            return None
+        rep = json.loads(path.read_text())
+        val = rep.get("best_val_metrics") if which == "wav2vec2" else rep.get("val")
+        return float(val["macro_f1"]) if isinstance(val, dict) and "macro_f1" in val else None
+
+    table = pd.DataFrame([{"audio model": k, "path": str(v), "exists": v.exists(), "val_macro_f1": val_f1(k)}
+                          for k, v in candidates.items()])
+    if kind not in {"auto", "wav2vec2", "baseline"}:
+        raise SERError(f"audio_model_kind must be auto, wav2vec2 or baseline, got {kind!r}")
+    if kind == "auto":
+        usable = table[table.exists & table.val_macro_f1.notna()]
+        if usable.empty:
+            raise SERError(f"no trained audio model with a val score under {run_dir}/models (run notebooks 03-04)")
+        kind = str(usable.sort_values("val_macro_f1", ascending=False, kind="stable").iloc[0]["audio model"])
+    path = candidates[kind]
+    if not path.exists():
+        raise SERError(f"{path}: audio model ({kind}) not found; run notebook 03 (wav2vec2) or 04 (baseline) first")
+    table["chosen"] = table["audio model"] == kind
+    return str(path), table

@@ -1,4 +1,4 @@
-import sys; sys.path.insert(0, "/work/main")
+import sys; sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 cells = [
 ("md", """# 06 · Build multimodal fusion features
@@ -21,6 +21,7 @@ other hand, has seen the train clips: compare its mean confidence on train and v
 ("params", '''run_dir = "outputs/cpu"
 manifest_name = "multilingual_4class"
 audio_model_name = "multilingual"
+audio_model_kind = "auto"  # auto (higher VAL macro-F1), wav2vec2 or baseline
 asr_backend = "reference"
 whisper_model = "small"
 text_model_en = ""
@@ -29,11 +30,18 @@ train_sentiment_model = False
 max_samples = 0
 device = "auto"
 seed = 42'''),
-("md", "Paths follow the run layout: manifests from stage 02, the audio model from stage 03, features written to `{run_dir}/features/`."),
+("md", """Paths follow the run layout: manifests from stage 02, features written to `{run_dir}/features/`.
+
+**Which audio model?** Two audio classifiers exist by now: the wav2vec2 fine-tuned in notebook 03 and the classical
+MFCC+prosody baseline trained in notebook 04. Both load through the same `AudioClassifier` interface. With
+`audio_model_kind = "auto"` the one with the higher **validation** macro-F1 becomes the audio branch (the test split
+is not looked at). On a GPU box with `facebook/wav2vec2-base` that is the wav2vec2; offline, a wav2vec2 trained from
+random initialisation for a few CPU minutes on the generated corpus may not learn at all (notebook 04 shows it), and
+then the classical model carries the audio branch. The table says which was chosen and why."""),
 ("code", '''manifest_dir = f"{run_dir}/manifests/{manifest_name}"
-audio_model = f"{run_dir}/models/audio/{audio_model_name}/best_model"
+audio_model, audio_choice = ser.features.choose_audio_model(run_dir, audio_model_name, audio_model_kind)
 features_dir = f"{run_dir}/features"
-print(manifest_dir, audio_model, features_dir, sep="\\n")'''),
+audio_choice'''),
 ("md", """Offline there is no pretrained sentiment model to download. With `train_sentiment_model = True` (the smoke
 profile) we train a *tiny* local 3-class sentiment model on the train transcripts (angry/sad → negative,
 neutral → neutral, happy → positive) so that the `text_negative/neutral/positive` columns are exercised end to end.
