@@ -545,19 +545,28 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
 
 
 def resolve_fit_strategy(requested: str, summary: dict) -> tuple[str, str]:
-    """'auto' -> 'val_cv' when features/summary.json shows in-sample audio over-confidence, else 'train'."""
+    """'auto' -> 'val_cv' when features/summary.json shows the audio model's train rows are in-sample, else 'train'.
+
+    Two signals, either one suffices: mean confidence higher on train than on val, or the raw audio
+    argmax's macro-F1 higher on train than on val (a class-balanced model can over-fit without growing
+    more confident), each by at least IN_SAMPLE_GAP. Neither reads the test split."""
     if requested != "auto":
         return requested, "requested"
     conf = summary.get("audio_confidence") or {}
     tr, va = conf.get("train_mean"), conf.get("val_mean")
-    if tr is None or va is None:
-        return "val_cv", "auto: no audio_confidence in features summary; assuming in-sample over-confidence"
-    gap = float(tr) - float(va)
-    if gap >= IN_SAMPLE_GAP:
-        return "val_cv", (f"auto: audio confidence train {tr:.3f} vs val {va:.3f} (gap {gap:.3f} >= {IN_SAMPLE_GAP}): "
-                          "train rows are in-sample for the audio model")
-    return "train", (f"auto: audio confidence train {tr:.3f} vs val {va:.3f} (gap {gap:.3f} < {IN_SAMPLE_GAP}): "
-                     "no in-sample over-confidence, so the larger train split is used")
+    raw = summary.get("raw_metrics") or {}
+    f1_tr = ((raw.get("train") or {}).get("audio") or {}).get("macro_f1")
+    f1_va = ((raw.get("val") or {}).get("audio") or {}).get("macro_f1")
+    if (tr is None or va is None) and (f1_tr is None or f1_va is None):
+        return "val_cv", "auto: no audio confidence or raw metrics in features summary; assuming in-sample over-fit"
+    conf_gap = float(tr) - float(va) if tr is not None and va is not None else float("nan")
+    f1_gap = float(f1_tr) - float(f1_va) if f1_tr is not None and f1_va is not None else float("nan")
+    signals = (f"audio confidence train {tr if tr is None else round(tr, 3)} vs val {va if va is None else round(va, 3)} "
+               f"(gap {conf_gap:.3f}); audio macro-F1 train {f1_tr if f1_tr is None else round(f1_tr, 3)} vs val "
+               f"{f1_va if f1_va is None else round(f1_va, 3)} (gap {f1_gap:.3f}); threshold {IN_SAMPLE_GAP}")
+    if conf_gap >= IN_SAMPLE_GAP or f1_gap >= IN_SAMPLE_GAP:
+        return "val_cv", f"auto: {signals}: train rows are in-sample for the audio model"
+    return "train", f"auto: {signals}: no in-sample advantage, so the larger train split is used"
 
 
 def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, labels):

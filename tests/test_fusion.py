@@ -108,6 +108,14 @@ def test_auto_strategy_follows_in_sample_confidence_gap():
     assert fusion.resolve_fit_strategy("auto", no_gap)[0] == "train"
     assert fusion.resolve_fit_strategy("train", gap) == ("train", "requested")
     assert fusion.resolve_fit_strategy("auto", {})[0] == "val_cv"
+    # a class-balanced audio model over-fits train without growing more confident: the macro-F1 gap counts too
+    overfit = {"audio_confidence": {"train_mean": 0.74, "val_mean": 0.75},
+               "raw_metrics": {"train": {"audio": {"macro_f1": 0.86}}, "val": {"audio": {"macro_f1": 0.57}}}}
+    strategy, reason = fusion.resolve_fit_strategy("auto", overfit)
+    assert strategy == "val_cv" and "macro-F1 train 0.86" in reason
+    honest = {"audio_confidence": {"train_mean": 0.74, "val_mean": 0.75},
+              "raw_metrics": {"train": {"audio": {"macro_f1": 0.58}}, "val": {"audio": {"macro_f1": 0.57}}}}
+    assert fusion.resolve_fit_strategy("auto", honest)[0] == "train"
 
 
 def test_naive_strategy_trains_on_train_rows(feats, tmp_path):
