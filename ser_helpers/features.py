@@ -654,8 +654,11 @@ def choose_audio_model(run_dir: str | Path, name: str, kind: str = "auto") -> tu
     if kind == "auto":
         usable = table[table.exists & table.val_macro_f1.notna()]
         if usable.empty:
-            raise SERError(f"no trained audio model with a val score under {run_dir}/models (run notebooks 03-04)")
-        kind = str(usable.sort_values("val_macro_f1", ascending=False, kind="stable").iloc[0]["audio model"])
+            usable = table[table.exists]  # no val score to compare: the one that exists (wav2vec2 first)
+        if usable.empty:
+            raise SERError(f"no trained audio model under {run_dir}/models (run notebook 03, or 04 for the baseline)")
+        kind = str(usable.sort_values("val_macro_f1", ascending=False, kind="stable", na_position="last")
+                   .iloc[0]["audio model"])
     path = candidates[kind]
     if not path.exists():
         raise SERError(f"{path}: audio model ({kind}) not found; run notebook 03 (wav2vec2) or 04 (baseline) first")

@@ -266,7 +266,7 @@ def test_notebook_06_through_papermill(tiny, tmp_path, repo_root):
     shutil.copytree(tiny["model"], run_dir / "models" / "audio" / "multilingual" / "best_model")
     out_nb = tmp_path / "06_out.ipynb"
     cmd = [sys.executable, "-m", "papermill", str(repo_root / "notebooks" / "06_build_fusion_features.ipynb"),
-           str(out_nb), "-p", "run_dir", str(run_dir), "-p", "train_sentiment_model", "True", "-p", "seed", "1",
+           str(out_nb), "-p", "run_dir", str(run_dir), "-p", "train_sentiment_model", "True", "-p", "seed", "1", "-p", "audio_model_kind", "wav2vec2",
            "--cwd", str(repo_root), "-k", "python3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -322,3 +322,26 @@ def test_fine_tuned_text_emotion_model_as_text4_and_text_model(built, tiny, tmp_
     feat = F.Featurizer.from_components(comp, audio_device="cpu", text_device="cpu")
     row = feat.row(load_audio(val["path"].iloc[0]), val["language"].iloc[0], transcript=val["transcript"].iloc[0])
     assert row["text4_prob_neu"] == pytest.approx(val["text4_prob_neu"].iloc[0], abs=1e-5)
+
+
+def test_choose_audio_model_by_val_score(tmp_path):
+    """auto = the audio model with the higher VALIDATION macro-F1; explicit kinds; clear errors."""
+    from ser_helpers.common import SERError
+    run = tmp_path / "run"
+    w2v = run / "models" / "audio" / "m"
+    base = run / "models" / "baseline" / "m"
+    with pytest.raises(SERError, match="no trained audio model"):
+        F.choose_audio_model(run, "m", "auto")
+    (w2v / "best_model").mkdir(parents=True)
+    path, table = F.choose_audio_model(run, "m", "auto")  # only one exists, no scores
+    assert path.endswith("best_model") and table.chosen.tolist() == [True, False]
+    (w2v / "train_report.json").write_text(json.dumps({"best_val_metrics": {"macro_f1": 0.30}}))
+    base.mkdir(parents=True)
+    (base / "train_report.json").write_text(json.dumps({"val": {"macro_f1": 0.55}, "test": {"macro_f1": 0.99}}))
+    path, table = F.choose_audio_model(run, "m", "auto")
+    assert path == str(base) and table.set_index("audio model").val_macro_f1.to_dict() == {"wav2vec2": 0.30, "baseline": 0.55}
+    (w2v / "train_report.json").write_text(json.dumps({"best_val_metrics": {"macro_f1": 0.60}}))
+    assert F.choose_audio_model(run, "m", "auto")[0].endswith("best_model")
+    assert F.choose_audio_model(run, "m", "baseline")[0] == str(base)
+    with pytest.raises(SERError, match="audio_model_kind"):
+        F.choose_audio_model(run, "m", "hubert")
