@@ -1,5 +1,5 @@
 import sys
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 
 cells = [
@@ -117,5 +117,5 @@ On a GPU box with IEMOCAP: `base_model = "facebook/wav2vec2-base"`, `learning_ra
 the same code then gives numbers comparable to the published ones in notebook 04. `ser cross-validate` runs the five
 leave-one-session-out folds that the published IEMOCAP numbers use."""),
 ]
-write_notebook("/work/main/notebooks/03_train_wav2vec2.ipynb", cells)
+write_notebook("notebooks/03_train_wav2vec2.ipynb", cells)
 print("ok")

@@ -74,5 +74,5 @@ wording mostly separates *valence*: where the two branches are weakly correlated
 ("md", "The feature columns each fusion mode uses (notebook 07 reads them from `summary.json`), and the stage timings:"),
 ("code", '''{mode: len(cols) for mode, cols in result.summary["feature_columns"].items()}, result.summary["timings"]'''),
 ]
-write_notebook("/work/main/notebooks/06_build_fusion_features.ipynb", cells)
+write_notebook("notebooks/06_build_fusion_features.ipynb", cells)
 print("ok")

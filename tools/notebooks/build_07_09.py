@@ -1,5 +1,5 @@
 import sys
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 
 SETTINGS = '''hidden_size = 64
@@ -25,7 +25,7 @@ CALL_SETTINGS = '''hidden_size=hidden_size, gate_hidden_size=gate_hidden_size, d
     min_language_samples=min_language_samples, fit_strategy=fit_strategy, cv_folds=cv_folds,
     n_bootstrap=n_bootstrap'''
 
-write_notebook("/work/main/notebooks/07_train_late_fusion.ipynb", [
+write_notebook("notebooks/07_train_late_fusion.ipynb", [
     ("md", """# 07 · Learnable late fusion + temperature calibration
 
 Stage 06 turned every utterance into one row of numbers: the audio model's four class probabilities (plus its
@@ -116,7 +116,7 @@ recognition): text and fusion scores are upper bounds on what a real ASR would g
     ("code", 'sorted(p.name for p in out_dir.iterdir())'),
 ])
 
-write_notebook("/work/main/notebooks/08_fusion_ablation.ipynb", [
+write_notebook("notebooks/08_fusion_ablation.ipynb", [
     ("md", """# 08 · Fusion ablation: audio only, text only, both
 
 Does fusion help? We train the same network with the same settings three times: on the audio columns only, on
@@ -153,7 +153,7 @@ ECE down?), not the values."""),
     ("code", "ser.ablation.reference_comparison(payload)"),
 ])
 
-write_notebook("/work/main/notebooks/09_select_fusion_best.ipynb", [
+write_notebook("notebooks/09_select_fusion_best.ipynb", [
     ("md", """# 09 · Select the production fusion model (`fusion_best/`)
 
 Several fusion runs exist (stage 07 may run with `fusion_mlp`, `fusion_gated`, other modes ...). The user's
