@@ -1,3 +1,5 @@
+import sys
+sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 
 cells = [

@@ -1,3 +1,5 @@
+import sys
+sys.path.insert(0, ".")
 """Builds notebooks/10_gradio_demo.ipynb (run from the repo root)."""
 from tools.nbbuild import write_notebook
 
