@@ -375,38 +375,12 @@ def show_images(*paths) -> None:
         display(Image(filename=str(p)))
 
 
-#: Published numbers (REFERENCE_RESULTS.md) with their protocols; percent values as published.
-REFERENCE_RESULTS = [
-    {"system": "wav2vec 2.0 Base, frozen + light head", "dataset": "IEMOCAP 4-class",
-     "protocol": "SUPERB ER, 5-fold leave-one-session-out", "WA": 63.43, "UA": None, "macro-F1": None,
-     "source": "emotion2vec paper, Table 2"},
-    {"system": "WavLM Large, frozen + light head", "dataset": "IEMOCAP 4-class",
-     "protocol": "SUPERB ER, 5-fold leave-one-session-out", "WA": 70.03, "UA": None, "macro-F1": None,
-     "source": "emotion2vec paper, Table 2"},
-    {"system": "emotion2vec", "dataset": "IEMOCAP 4-class", "protocol": "SUPERB ER, 5-fold leave-one-session-out",
-     "WA": 71.79, "UA": None, "macro-F1": None, "source": "emotion2vec paper, Table 2"},
-    {"system": "wav2vec2 base, frozen", "dataset": "IEMOCAP 4-class", "protocol": "EmoBox, 5-fold LOSO",
-     "WA": 57.73, "UA": 58.27, "macro-F1": 57.83, "source": "EmoBox"},
-    {"system": "Whisper large v3, frozen", "dataset": "IEMOCAP 4-class", "protocol": "EmoBox, 5-fold LOSO",
-     "WA": 72.86, "UA": 73.54, "macro-F1": 73.11, "source": "EmoBox"},
-    {"system": "wav2vec2 fine-tuned", "dataset": "IEMOCAP 4-class", "protocol": "speaker-independent",
-     "WA": 73.01, "UA": None, "macro-F1": None, "source": "Wang, Boumadane, Heba, arXiv 2111.02735"},
-    {"system": "wav2vec2 fine-tuned", "dataset": "IEMOCAP 4-class", "protocol": "speaker-dependent (optimistic)",
-     "WA": 79.58, "UA": None, "macro-F1": None, "source": "Wang, Boumadane, Heba, arXiv 2111.02735"},
-    {"system": "user's earlier backend, audio only", "dataset": "IEMOCAP 4-class",
-     "protocol": "train S1-3 / val S4 / test S5", "WA": None, "UA": None, "macro-F1": 62.2,
-     "source": "user's backend (REFERENCE_RESULTS.md)"},
-    {"system": "wav2vec2 base, frozen", "dataset": "CASIA", "protocol": "EmoBox", "WA": None, "UA": 39.56,
-     "macro-F1": None, "source": "EmoBox"},
-    {"system": "Whisper large v3, frozen", "dataset": "CASIA", "protocol": "EmoBox", "WA": None, "UA": 59.58,
-     "macro-F1": None, "source": "EmoBox"},
-]
-
-
 def reference_table():
     """Published results (percent) with dataset, protocol and source: context, not a like-for-like comparison."""
     import pandas as pd
-    return pd.DataFrame(REFERENCE_RESULTS)
+
+    from .references import metric_rows
+    return pd.DataFrame(metric_rows())
 
 
 def misclassified(predictions, n: int = 4, seed: int = 0):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .common import LABELS, SERError, display_name, write_text_atomic
+from .references import text_rows
 
 REPORT_NAME = "REPORT.md"
 
@@ -44,39 +45,7 @@ ARTIFACTS: dict[str, Any] = {
 }
 
 #: Published numbers (from ../shared/REFERENCE_RESULTS.md, with sources): not ours, never mixed with ours.
-REFERENCES: list[dict] = [
-    {"dataset": "IEMOCAP 4-class", "system": "wav2vec 2.0 Base, frozen + light head",
-     "protocol": "5-fold leave-one-session-out (SUPERB ER)", "metric": "accuracy", "value": "63.43",
-     "source": "emotion2vec paper, Table 2"},
-    {"dataset": "IEMOCAP 4-class", "system": "WavLM Large, frozen + light head",
-     "protocol": "5-fold leave-one-session-out (SUPERB ER)", "metric": "accuracy", "value": "70.03",
-     "source": "emotion2vec paper, Table 2"},
-    {"dataset": "IEMOCAP 4-class", "system": "emotion2vec", "protocol": "5-fold leave-one-session-out (SUPERB ER)",
-     "metric": "accuracy", "value": "71.79", "source": "emotion2vec paper, Table 2"},
-    {"dataset": "IEMOCAP 4-class", "system": "wav2vec2 base, frozen (EmoBox)", "protocol": "5-fold LOSO",
-     "metric": "UA / WA / macro-F1", "value": "58.27 / 57.73 / 57.83", "source": "EmoBox"},
-    {"dataset": "IEMOCAP 4-class", "system": "Whisper large v3, frozen (EmoBox)", "protocol": "5-fold LOSO",
-     "metric": "UA / WA / macro-F1", "value": "73.54 / 72.86 / 73.11", "source": "EmoBox"},
-    {"dataset": "IEMOCAP 4-class", "system": "wav2vec2 fine-tuned", "protocol": "speaker-independent",
-     "metric": "WA", "value": "73.01", "source": "Wang, Boumadane, Heba, arXiv 2111.02735"},
-    {"dataset": "IEMOCAP 4-class", "system": "wav2vec2 fine-tuned", "protocol": "speaker-dependent",
-     "metric": "WA", "value": "79.58", "source": "Wang, Boumadane, Heba, arXiv 2111.02735"},
-    {"dataset": "IEMOCAP 4-class", "system": "wav2vec2 + BERT, auxiliary tasks (audio + text)",
-     "protocol": "as published", "metric": "WA / UA", "value": "78.42 / 79.71", "source": "Sun et al., ICASSP 2023"},
-    {"dataset": "IEMOCAP 4-class", "system": "user's earlier backend: audio only", "protocol": "train S1-3 / val S4 / test S5",
-     "metric": "macro-F1", "value": "0.622", "source": "REFERENCE_RESULTS.md"},
-    {"dataset": "IEMOCAP 4-class", "system": "user's earlier backend: text only (sentiment models)",
-     "protocol": "train S1-3 / val S4 / test S5", "metric": "macro-F1", "value": "0.350", "source": "REFERENCE_RESULTS.md"},
-    {"dataset": "IEMOCAP 4-class", "system": "user's earlier backend: fusion", "protocol": "train S1-3 / val S4 / test S5",
-     "metric": "macro-F1", "value": "0.632", "source": "REFERENCE_RESULTS.md"},
-    {"dataset": "IEMOCAP 4-class", "system": "user's earlier backend: temperature scaling (T ≈ 2.05)",
-     "protocol": "train S1-3 / val S4 / test S5", "metric": "test ECE before → after", "value": "0.206 → 0.025",
-     "source": "REFERENCE_RESULTS.md"},
-    {"dataset": "CASIA (Mandarin)", "system": "wav2vec2 base, frozen (EmoBox)", "protocol": "EmoBox folds",
-     "metric": "UA", "value": "39.56", "source": "EmoBox"},
-    {"dataset": "CASIA (Mandarin)", "system": "Whisper large v3, frozen (EmoBox)", "protocol": "EmoBox folds",
-     "metric": "UA", "value": "59.58", "source": "EmoBox"},
-]
+REFERENCES: list[dict] = text_rows()  # published numbers, kept once in ser_helpers.references
 NOT_RUN = "_Not run (missing: `{}`)._"
 
 
