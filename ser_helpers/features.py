@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .common import LABELS, SAMPLE_RATE, SERError, read_manifest, write_csv_atomic, write_json_atomic
+from .metrics import entropy
 
 FEATURE_CSV_COLUMNS = [
     "path", "label", "label_id", "language", "transcript",
@@ -48,11 +49,6 @@ def normalize_language(value, default: str = "en", where: str = "") -> str:
     if code is None:
         raise SERError(f"{where}unknown language {value!r}; expected one of {list(LANGUAGES)}")
     return code
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
-    return -(p * np.log(p)).sum(axis=1)
 
 
 def _reorder_to_labels(P: np.ndarray, model_labels: Sequence[str], source: str) -> np.ndarray:
@@ -164,7 +160,7 @@ class Featurizer:
             P[idx] = _reorder_to_labels(np.asarray(probs), clf.labels, getattr(clf, "model_dir", "?"))
         cols = {f"audio_prob_{c}": P[:, j] for j, c in enumerate(LABELS)}
         cols["audio_confidence"] = P.max(axis=1) if len(P) else np.zeros(0)
-        cols["audio_entropy"] = _entropy(P) if len(P) else np.zeros(0)
+        cols["audio_entropy"] = entropy(P) if len(P) else np.zeros(0)
         return cols
 
     def text4_proba(self, transcripts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +241,7 @@ class Featurizer:
     def text4_columns(P4: np.ndarray, ready: np.ndarray) -> dict:
         cols = {f"text4_prob_{c}": P4[:, j] for j, c in enumerate(LABELS)}
         cols["text4_confidence"] = P4.max(axis=1) if len(P4) else np.zeros(0)
-        cols["text4_entropy"] = _entropy(P4) if len(P4) else np.zeros(0)
+        cols["text4_entropy"] = entropy(P4) if len(P4) else np.zeros(0)
         cols["text4_ready"] = ready
         return cols
 

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .metrics import entropy, softmax
 from .common import (LABELS, SERError, atomic_dir, atomic_path, read_json, resolve_device, set_seed,
                      write_json_atomic)
 
@@ -431,13 +432,6 @@ def apply_calibration(logits: np.ndarray, calibration: dict, languages: Sequence
         temps = np.array([temperature_for(calibration, lang) for lang in languages], dtype=np.float64)
         z = z / temps[:, None]
     return softmax(z)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 # ============================================================================ metrics
@@ -919,7 +913,6 @@ def make_synthetic_features(output_dir, n_per_speaker: int = 40, seed: int = 0, 
     (as an audio model's in-sample predictions are). Speakers: train 6 en + 2 zh, val 2 en + 1 zh, test 2 en + 1 zh.
     """
     import pandas as pd
-    from .metrics import entropy
     rng = np.random.default_rng(seed)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

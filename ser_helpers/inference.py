@@ -197,10 +197,8 @@ class AudioClassifier:
     def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
                       progress: bool = False) -> np.ndarray:
         """Probabilities [n, n_labels] (columns in `self.labels` order) for 16 kHz float32 mono arrays."""
-        logits = self.predict_logits(waves, batch_size, max_duration_sec, progress).astype(np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        from .metrics import softmax
+        return softmax(self.predict_logits(waves, batch_size, max_duration_sec, progress)).astype(np.float32)
 
     def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
                       max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:

@@ -166,6 +166,14 @@ def save_confusion_csv(path: str | Path, confusion, labels: Sequence[str] = LABE
     return write_csv_atomic(path, df)
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits [n, k] (float64, max-shifted)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def entropy(probs: np.ndarray) -> np.ndarray:
+    """Natural-log entropy along the last axis (a scalar for one distribution)."""
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
     return -(p * np.log(p)).sum(axis=-1)

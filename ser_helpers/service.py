@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .audio import AudioError, decode_audio
 from .common import LABELS, SAMPLE_RATE, SERVICE_CODES, SERError, resolve_device
+from .metrics import entropy
 
 logger = logging.getLogger("ser_helpers.service")
 
@@ -89,11 +90,6 @@ def _codes_to_service(probs: Mapping[str, float] | np.ndarray, labels=None) -> d
 def _top(scores: Mapping[str, float]) -> tuple[str, float]:
     code = max(scores, key=lambda k: scores[k])
     return code, float(scores[code])
-
-
-def _entropy(p: np.ndarray) -> float:
-    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1.0)
-    return float(-(p * np.log(p)).sum())
 
 
 # ----------------------------------------------------------------------------- settings
@@ -517,7 +513,7 @@ class SERService:
         overall_scores = _codes_to_service(pooled, labels)
         overall_code, overall_conf = _top(overall_scores)
         audio_summary = {
-            "emotionCode": overall_code, "confidence": overall_conf, "entropy": _entropy(pooled),
+            "emotionCode": overall_code, "confidence": overall_conf, "entropy": float(entropy(pooled)),
             "scores": overall_scores, "segmentCount": len(segments),
             "probs": {code: float(p) for code, p in zip(labels, pooled)},
         }
@@ -582,7 +578,7 @@ class SERService:
             if "text4_confidence" not in text_features:
                 row["text4_confidence"] = float(p.max())
             if "text4_entropy" not in text_features:
-                row["text4_entropy"] = _entropy(p)
+                row["text4_entropy"] = float(entropy(p))
             if "text4_ready" not in text_features:
                 row["text4_ready"] = 1.0
         if "text_negative_score" not in text_features and {"text_negative", "text_positive"} <= set(text_features):

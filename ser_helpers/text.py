@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .common import LABEL_ALIASES, LABELS, SERError, atomic_dir, write_json_atomic
+from .metrics import softmax
 
 SENTIMENTS = ["negative", "neutral", "positive"]
 #: emotion code -> sentiment, used to train the tiny sentiment model on emotion-labelled transcripts
@@ -33,18 +34,6 @@ def normalize_sentence(text: str) -> str:
     """Lower-case, NFKC, punctuation and spaces removed: the identity of a sentence for grouping folds."""
     text = unicodedata.normalize("NFKC", str(text or "")).lower()
     return re.sub(r"[\W_]+", "", text)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
-    return -(p * np.log(p)).sum(axis=1)
 
 
 def _is_empty(text) -> bool:

@@ -23,6 +23,7 @@ import soundfile as sf
 from ser_helpers import service as svc
 from ser_helpers.audio import load_audio
 from ser_helpers.common import SERError, SERVICE_CODES
+from ser_helpers.metrics import entropy
 
 CODES = sorted(SERVICE_CODES.values())
 ROOT = Path(__file__).resolve().parents[1]
@@ -464,7 +465,7 @@ def test_fusion_uses_posted_text_features(fusion_server, predictor):
     wav = sf.read(io.BytesIO(data), dtype="float32")[0]
     row = dict(predictor.featurizer.row(wav, "zh", transcript=""))
     row.update({k: float(v) for k, v in posted.items()})
-    row.update({"text4_confidence": 0.7, "text4_entropy": svc._entropy(np.array([0.7, 0.1, 0.1, 0.1])),
+    row.update({"text4_confidence": 0.7, "text4_entropy": float(entropy(np.array([0.7, 0.1, 0.1, 0.1]))),
                 "lang_is_zh": 1.0, "text_negative_score": 0.5})
     expected = predictor.predict_features(row, language="zh")
     assert f["scores"] == pytest.approx(svc._codes_to_service(expected["fused_probs"]), abs=1e-6)
