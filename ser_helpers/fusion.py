@@ -8,9 +8,10 @@ confusion CSVs and PNG plots into `output_dir`.
 
 In-sample confidence: the audio model (and the text4 head) were trained on the TRAIN rows, so their
 train-row probabilities are over-confident. With `fit_strategy="val_cv"` (default) the fusion is
-fitted on held-out rows only: speaker-grouped K-fold cross-validation over the VAL split gives
-out-of-fold val logits (the temperature is fitted on them) and the number of epochs; the deployed model
-is then refitted on every val row for that many epochs.
+fitted on held-out rows only: speaker-grouped K-fold cross-validation over the VAL split picks the number
+of epochs (early stopping per fold), then gives out-of-fold val logits from fold models trained for exactly
+that many epochs (the temperature is fitted on them); the deployed model is trained on every val row for
+that many epochs too.
 `fit_strategy="train"` is the naive way (fit on train, early-stop and calibrate on val); the report
 compares both on the test split.
 """
@@ -28,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import entropy, softmax
+from .metrics import ece_sampling_floor, entropy, softmax
 from .common import (LABELS, SERError, atomic_dir, atomic_path, read_json, resolve_device, set_seed,
                      write_json_atomic)
 
@@ -511,31 +512,42 @@ def _fit_naive(arch, data, cfg, device):
 
 
 def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
+    """Speaker-grouped CV over the val rows, in two passes.
+
+    1. Each fold model early-stops on its held-out speakers: that only picks the epoch count E (their mean).
+    2. Each fold is retrained for exactly E epochs; its logits on the held-out speakers are the out-of-fold
+       logits (reported as val metrics, used for calibration). Pass-1 logits would be optimistic (each fold
+       chose its epoch on those very rows) and of mixed scale (epoch counts differ by fold).
+    The deployed model is trained on every val row for E epochs: the recipe of pass 2, so the temperature
+    fitted on the pass-2 logits fits its logits too."""
     X, y = data["val"]["X"], data["val"]["y"]
     folds = _cv_folds(groups, y, cfg.cv_folds, cfg.seed)
-    oof = np.zeros((len(y), arch["n_classes"]))
-    oof_gate = np.zeros(len(y)) if arch["type"] == "gated" else None
     infos = []
     for k, held in enumerate(folds):
         fit = np.setdiff1d(np.arange(len(y)), held)
-        net, info = _train_member(arch, X[fit], y[fit], X[held], y[held], cfg, cfg.seed + 1000 * k, device,
-                                  desc=f"{cfg.mode} fold {k + 1}/{len(folds)}")
+        _, info = _train_member(arch, X[fit], y[fit], X[held], y[held], cfg, cfg.seed + 1000 * k, device,
+                                desc=f"{cfg.mode} fold {k + 1}/{len(folds)} (epochs)")
+        info.update(fold=k, held_out_groups=sorted(set(groups[held].tolist())), n_fit=int(len(fit)),
+                    n_held_out=int(len(held)))
+        infos.append(info)
+    final_epochs = max(1, int(round(float(np.mean([i["best_epoch"] for i in infos])))))
+    oof = np.zeros((len(y), arch["n_classes"]))
+    oof_gate = np.zeros(len(y)) if arch["type"] == "gated" else None
+    for k, held in enumerate(folds):
+        fit = np.setdiff1d(np.arange(len(y)), held)
+        net, _ = _train_member(arch, X[fit], y[fit], None, None, cfg, cfg.seed + 1000 * k, device,
+                               desc=f"{cfg.mode} fold {k + 1}/{len(folds)} (out-of-fold)", fixed_epochs=final_epochs)
         lg, g = _logits(net, X[held])
         oof[held] = lg
         if oof_gate is not None:
             oof_gate[held] = g
-        info.update(fold=k, held_out_groups=sorted(set(groups[held].tolist())), n_fit=int(len(fit)),
-                    n_held_out=int(len(held)))
-        infos.append(info)
-    # Final model: refit on every val row for the folds' mean best epoch count, so that its logits have the
-    # scale of the out-of-fold logits the temperature is fitted on (an ensemble of the fold models would not).
-    final_epochs = max(1, int(round(float(np.mean([i["best_epoch"] for i in infos])))))
+        infos[k]["oof_macro_f1"] = _macro_f1(y[held], lg.argmax(1), arch["n_classes"])
     net, final = _train_member(arch, X, y, None, None, cfg, cfg.seed, device, desc=f"{cfg.mode} final refit",
                                fixed_epochs=final_epochs)
     final.update(n_fit=int(len(y)), epochs=final_epochs)
     ens = _stack_members(arch, [net])
     return ens, oof, oof_gate, {"strategy": "val_cv", "group_by": group_kind, "n_folds": len(folds),
-                                "members": infos, "final": final}
+                                "oof_epochs": final_epochs, "members": infos, "final": final}
 
 
 def resolve_fit_strategy(requested: str, summary: dict) -> tuple[str, str]:
@@ -670,6 +682,8 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
         **flat,
         "uncalibrated": evals["uncalibrated"], "calibrated": evals["calibrated"],
         "bootstrap": {"n_boot": cfg.n_bootstrap, "alpha": 0.05, **boot},
+        # ECE a perfectly calibrated model with these confidences would show on this many rows (estimator bias)
+        "ece_sampling_floor": {s: ece_sampling_floor(probs["calibrated"][s], seed=cfg.seed) for s in ("val", "test")},
         "fit_strategy_comparison": comparison,
         "gate": gate,
         "audio_confidence": summary.get("audio_confidence"),

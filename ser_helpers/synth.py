@@ -46,8 +46,8 @@ GENERATOR_VERSION = 3
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
 SIZES: dict[str, dict] = {
     "smoke": {"iemocap_per_session": 30, "casia_per_emotion": 4, "dialog_len": 8},
-    "default": {"iemocap_per_session": 180, "casia_per_emotion": 25, "dialog_len": 16},
-    "large": {"iemocap_per_session": 600, "casia_per_emotion": 50, "dialog_len": 24},
+    "default": {"iemocap_per_session": 500, "casia_per_emotion": 70, "dialog_len": 20},
+    "large": {"iemocap_per_session": 1200, "casia_per_emotion": 150, "dialog_len": 24},
 }
 
 SESSIONS = [1, 2, 3, 4, 5]

@@ -73,3 +73,31 @@ def test_fast_bootstrap_metrics_match_sklearn():
         assert _macro_f1_from_pairs(y, p, 4) == pytest.approx(
             f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))
         assert _ua_from_pairs(y, p, 4) == pytest.approx(balanced_accuracy_score(y, p))
+
+
+def _calibrated_sample(n, rng):
+    """Probabilities whose top-1 confidence is exactly the chance of being right (a perfectly calibrated model)."""
+    conf = rng.uniform(0.3, 1.0, n)
+    probs = np.stack([conf, (1 - conf) / 3, (1 - conf) / 3, (1 - conf) / 3], 1)
+    right = rng.random(n) < conf
+    y = np.where(right, 0, rng.integers(1, 4, n))
+    return probs, y
+
+
+def test_ece_sampling_floor_matches_direct_simulation_and_shrinks_with_n():
+    from ser_helpers.metrics import ece_sampling_floor
+    rng = np.random.default_rng(0)
+    probs, _ = _calibrated_sample(300, rng)
+    floor = ece_sampling_floor(probs, n_sim=2000, seed=1)
+    # the same quantity with the reference (loop) ECE, from fresh draws of the labels
+    direct = [ece_score(probs, np.where(rng.random(300) < probs[:, 0], 0, 1)) for _ in range(400)]
+    assert floor["n"] == 300 and floor["p05"] < floor["mean"] < floor["p95"]
+    assert abs(floor["mean"] - np.mean(direct)) < 0.006
+    assert abs(floor["p95"] - np.percentile(direct, 95)) < 0.012
+    big = ece_sampling_floor(_calibrated_sample(3000, rng)[0], n_sim=500, seed=1)
+    assert big["mean"] < floor["mean"] / 2.5  # ~ 1/sqrt(n)
+    # a calibrated model's own ECE usually lies inside the floor's range; an over-confident one does not
+    p, y = _calibrated_sample(3000, rng)
+    assert ece_score(p, y) <= big["p95"]
+    sharp = np.stack([np.full(3000, 0.97), *[np.full(3000, 0.01)] * 3], 1)
+    assert ece_score(sharp, y) > 5 * big["p95"]

@@ -62,10 +62,13 @@ their probabilities are far more confident (and more often right) than on unseen
 summary.get("audio_confidence"), summary["feature_columns"][mode]'''),
     ("md", """A fusion network trained on the train rows would learn "the audio model is nearly always right" and lean
 on it too much on new speech. So (`fit_strategy = "val_cv"`) we fit the fusion only on rows that
-neither component has seen: the **validation** split, with **speaker-grouped cross-validation** (each fold
-holds out whole speakers and early-stops on them); the temperature is fitted on the *out-of-fold* validation
-logits, and the deployed model is refitted on all validation rows for the folds' mean best epoch count (so its
-logits have the same scale as the out-of-fold ones the temperature was fitted on). The run also trains
+neither component has seen: the **validation** split, with **speaker-grouped cross-validation** in two passes.
+First each fold holds out whole speakers and early-stops on them: that only chooses the number of epochs
+(the folds' mean). Then each fold is retrained for exactly that many epochs and predicts its held-out
+speakers: these *out-of-fold* logits are the validation numbers below and what the temperature is fitted on.
+The deployed model is trained on all validation rows with the same recipe, so its logits have the scale the
+temperature was fitted for. (Out-of-fold logits of the early-stopped fold models would be optimistic, since
+each fold picked its epoch on those very rows, and of mixed scale.) The run also trains
 the naive way (fit on train, early-stop and calibrate on val) so that both can be compared on the untouched
 test split below. The test split is never used for training, early stopping or calibration.
 
@@ -89,6 +92,12 @@ per language. Validation numbers under `val_cv` are out-of-fold predictions.""")
 {"temperature": r["calibration"]["temperature"], "calibration": r["calibration"]["mode"],
  "test_macro_f1_95%CI": r["test_macro_f1_ci"], "test_ece_uncalibrated_95%CI": r["test_ece_uncalibrated_ci"],
  "test_ece_calibrated_95%CI": r["test_ece_ci"]}'''),
+    ("md", """How small can ECE get on a test set this size? The binned estimator is biased upwards on few rows: even a
+*perfectly* calibrated model with these confidences would show some ECE. `ece_sampling_floor` simulates that
+(labels drawn from the model's own confidences, 2000 times): a measured ECE inside its 5-95 % range cannot be
+told apart from perfect calibration."""),
+    ("code", '''{s: {k: round(v, 3) for k, v in f.items() if k in ("mean", "p05", "p95")} | {"n": f["n"]}
+ for s, f in r["ece_sampling_floor"].items()}'''),
     ("md", """Reliability diagrams: each point is a confidence bin; a calibrated model lies on the diagonal (when it says
 80 %, it is right 80 % of the time)."""),
     ("code", '''from IPython.display import Image, display
