@@ -169,6 +169,10 @@ def summary_table(payload: dict, metrics: Sequence[str] = ("val_macro_f1", "test
         for lang in langs:
             row[f"test_macro_f1[{lang}]"] = f"{r[f'test_macro_f1_{lang}_mean']:.3f}"
         row["test_macro_f1 95% CI"] = f"[{r['test_macro_f1_ci_low_mean']:.3f}, {r['test_macro_f1_ci_high_mean']:.3f}]"
+        row["test_ece 95% CI"] = f"[{r['test_ece_ci_low_mean']:.3f}, {r['test_ece_ci_high_mean']:.3f}]"
+        if r.get("test_ece_floor_mean") is not None:
+            row["test_ece if perfectly calibrated"] = (f"{r['test_ece_floor_mean']:.3f} "
+                                                       f"(95th pct {r['test_ece_floor_p95_mean']:.3f})")
         rows.append(row)
     return pd.DataFrame(rows).set_index("mode")
 

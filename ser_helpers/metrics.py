@@ -127,7 +127,8 @@ def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_boot: in
     """Percentile bootstrap interval of a metric over utterances (resampled with replacement).
 
     macro-F1 (sklearn's zero_division=0 convention over all labels), UA and accuracy are computed
-    from confusion counts with numpy, so 1000 resamples take milliseconds."""
+    from confusion counts with numpy, so 1000 resamples take milliseconds. ECE's interval is
+    bias-corrected (`ece_bias_corrected`)."""
     labels = list(labels)
     k = len(labels)
     y = _as_ids(y_true, labels)
@@ -150,7 +151,18 @@ def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_boot: in
         else:
             raise ValueError(f"unknown bootstrap metric {metric!r}")
     lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    if metric == "ece":
+        lo, hi = ece_bias_corrected(lo, hi, float(vals.mean()), ece_score(probs, y))
     return float(lo), float(hi)
+
+
+def ece_bias_corrected(lo: float, hi: float, boot_mean: float, point: float) -> tuple[float, float]:
+    """Shift a percentile bootstrap interval of ECE by the bootstrap bias (mean of resamples - point).
+
+    Binned ECE grows when rows are resampled with replacement (duplicates make bins noisier), so the plain
+    percentile interval sits above the point estimate; shifting it by that bias centres it again."""
+    bias = boot_mean - point
+    return max(0.0, lo - bias), max(0.0, hi - bias)
 
 
 def confusion_frame(confusion, labels: Sequence[str] = LABELS):

@@ -42,6 +42,9 @@ def test_ablation_over_seeds(feats, tmp_path):
     assert (root / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     table = ablation.summary_table(payload)
     assert "±" in table.loc["fusion", "test_macro_f1"]
+    # the ECE a perfectly calibrated model would show on this test split, per run
+    assert (runs["test_ece_floor"] > 0).all() and (runs["test_ece_floor_p95"] > runs["test_ece_floor"]).all()
+    assert table.loc["fusion", "test_ece if perfectly calibrated"].startswith(f"{row['test_ece_floor_mean']:.3f}")
 
 
 def test_seed_parsing():

@@ -101,3 +101,18 @@ def test_ece_sampling_floor_matches_direct_simulation_and_shrinks_with_n():
     assert ece_score(p, y) <= big["p95"]
     sharp = np.stack([np.full(3000, 0.97), *[np.full(3000, 0.01)] * 3], 1)
     assert ece_score(sharp, y) > 5 * big["p95"]
+
+
+def test_ece_bootstrap_interval_is_bias_corrected_and_matches_fast_version():
+    from ser_helpers.fusion import bootstrap_intervals
+    rng = np.random.default_rng(3)
+    probs, y = _calibrated_sample(600, rng)
+    point = ece_score(probs, y)
+    # the raw percentile interval of a well-calibrated model lies (almost) wholly above its point ECE
+    raw = [ece_score(probs[i], y[i]) for i in (rng.integers(0, 600, 600) for _ in range(300))]
+    assert np.percentile(raw, 10) > point
+    lo, hi = bootstrap_ci(y, probs, "ece", n_boot=300, seed=0)
+    assert 0.0 <= lo <= point <= hi
+    fast = bootstrap_intervals(y, probs, n_boot=300, seed=0)["ece"]
+    assert fast[0] <= point <= fast[1]
+    assert abs(fast[0] - lo) < 0.01 and abs(fast[1] - hi) < 0.01
