@@ -169,8 +169,11 @@ def model_card(report: dict, pipeline: dict, winner: dict, selection: dict) -> s
                      f"{_fmt(c.get('ece'))} ({_fmt(u.get('ece'))}) | {_fmt(c.get('nll'))} ({_fmt(u.get('nll'))}) |")
     ci = report.get("test_macro_f1_ci") or [None, None]
     eci = report.get("test_ece_ci") or [None, None]
+    floor = (report.get("ece_sampling_floor") or {}).get("test") or {}
     lines += [f"- Test macro-F1 95% bootstrap interval [{_fmt(ci[0])}, {_fmt(ci[1])}]; "
-              f"test ECE interval [{_fmt(eci[0])}, {_fmt(eci[1])}].",
+              f"test ECE interval [{_fmt(eci[0])}, {_fmt(eci[1])}] (bias-corrected)."
+              + (f" A perfectly calibrated model would show ECE {_fmt(floor.get('mean'))} (95th percentile "
+                 f"{_fmt(floor.get('p95'))}) on these {floor.get('n')} test rows." if floor.get("mean") else ""),
               "- Per language (test, calibrated): " + ", ".join(
                   f"{lang} macro-F1 {_fmt(m.get('macro_f1'))}" for lang, m in
                   calb.get("test", {}).get("per_language", {}).items()),

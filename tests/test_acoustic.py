@@ -251,3 +251,35 @@ def test_ddp_two_processes_gloo(data, tmp_path):
         assert len(a) == len(b) == n_train // 2 and not (a & b) and len(a | b) == n_train
     assert ranks[0]["weights_sha"] == ranks[1]["weights_sha"]
     assert (tmp_path / "ddp" / "best_model" / "config.json").exists()
+
+
+def test_cross_validate_leave_one_session_out_cli(data, tmp_path, capsys):
+    """`ser cross-validate`: one fold per session, test = that session, val = the next, train = the rest."""
+    from ser_helpers.cli import main
+    m = data["manifests"]
+    pooled = pd.concat([pd.read_csv(m[s]) for s in ("train", "val", "test")], ignore_index=True)
+    out = tmp_path / "cv"
+    rc = main(["cross-validate", "--manifest", str(m["train"]), str(m["val"]), str(m["test"]),
+               "--output-dir", str(out), "--base-model", str(data["base"]), "--epochs", "1", "--batch-size", "4",
+               "--max-duration-sec", "1.0", "--device", "cpu", "--seed", "3"])
+    assert rc == 0
+    summary = json.loads((out / "cv_summary.json").read_text())
+    folds = summary["folds"]
+    assert [f["fold"] for f in folds] == ["S1", "S2", "S3"] and [f["val_group"] for f in folds] == ["S2", "S3", "S1"]
+    for f in folds:
+        split = {s: pd.read_csv(out / f"fold_{f['fold']}" / "manifests" / f"{s}.csv") for s in ("train", "val", "test")}
+        assert set(split["test"]["session"]) == {f["fold"]} and set(split["val"]["session"]) == {f["val_group"]}
+        assert not set(split["train"]["session"]) & {f["fold"], f["val_group"]}
+        assert sum(len(d) for d in split.values()) == len(pooled)
+        assert f["n_test"] == int((pooled["session"] == f["fold"]).sum())
+        report = json.loads((out / f"fold_{f['fold']}" / "train_report.json").read_text())
+        assert report["test_metrics"]["macro_f1"] == pytest.approx(f["test_macro_f1"])
+    f1 = [f["test_macro_f1"] for f in folds]
+    assert summary["test_macro_f1"]["mean"] == pytest.approx(np.mean(f1))
+    assert summary["test_macro_f1"]["std"] == pytest.approx(np.std(f1, ddof=1))
+    assert pd.read_csv(out / "cv_summary.csv")["fold"].tolist() == ["S1", "S2", "S3"]
+    assert "test_macro_f1:" in capsys.readouterr().out
+    with pytest.raises(SERError, match="needs >= 3"):
+        acoustic.cross_validate(m["train"], tmp_path / "cv2", fold_column="source_dataset")
+    with pytest.raises(SERError, match="lacks the fold column 'room'"):
+        acoustic.cross_validate(m["train"], tmp_path / "cv3", fold_column="room")
