@@ -303,7 +303,12 @@ def section_calibration(run_dir: Path) -> tuple[str, dict]:
     parts.append(md_table(rows))
     if rep.get("test_ece_ci"):
         parts.append(f"Test ECE 95% bootstrap interval after calibration: {fmt(rep.get('test_ece_ci'))}"
-                     f" (before: {fmt(rep.get('test_ece_uncalibrated_ci'))}).")
+                     f" (before: {fmt(rep.get('test_ece_uncalibrated_ci'))}; bias-corrected).")
+    floor = (rep.get("ece_sampling_floor") or {}).get("test") or {}
+    if floor.get("mean") is not None:
+        parts.append(f"A perfectly calibrated model with these confidences would show a test ECE of "
+                     f"{fmt(floor['mean'])} on these {floor['n']} rows (95th percentile {fmt(floor['p95'])}): "
+                     f"ECE differences smaller than that are sampling noise.")
     png = run_dir / ARTIFACTS["fusion_reliability_png"]
     parts.append(_image(png, run_dir, "reliability diagram, test split"))
     cm = run_dir / ARTIFACTS["fusion_confusion_png"]

@@ -64,7 +64,8 @@ def make_run(tmp_path: Path, seed: int = 0) -> tuple[Path, dict]:
     fusion_rep = {"calibration": {"mode": "global_temperature", "temperature": 1.7 + seed},
                   "test_ece": 0.031 + seed / 100, "test_ece_uncalibrated": 0.187, "val_ece": 0.02,
                   "val_ece_uncalibrated": 0.15, "test_macro_f1": 0.81, "test_macro_f1_uncalibrated": 0.81,
-                  "test_nll": 0.5, "test_nll_uncalibrated": 0.7, "transcripts": {"backend": "reference", "oracle": True}}
+                  "test_nll": 0.5, "test_nll_uncalibrated": 0.7, "transcripts": {"backend": "reference", "oracle": True},
+                  "ece_sampling_floor": {"test": {"n": 621, "mean": 0.037 + seed / 1000, "p05": 0.02, "p95": 0.053}}}
     write_json_atomic(best / "train_report.json", fusion_rep)
     plots.reliability_diagram(metrics.reliability_bins(p, y), None, path=best / "test_reliability.png")
     write_json_atomic(run / "fusion" / "models" / "model_selection_exp01.json",
@@ -111,6 +112,8 @@ def test_full_report_reads_artifacts(tmp_path):
     assert "0.187 → 0.031" in text  # ours beside published, from the fusion report
     assert "0.206 → 0.025" in text and "S5" in text  # published, with protocol
     assert "ORACLE" in text
+    floor = art["fusion"]["ece_sampling_floor"]["test"]
+    assert f"test ECE of {report.fmt(floor['mean'])} on these 621 rows (95th percentile 0.053)" in text
     assert "size `smoke`, seed 0, en_clips: 150, zh_clips: 96) with espeak-ng test" in text
     assert "Selected: **exp_fusion_mlp**" in text and "| 2 | exp_audio_only | 0.700 |" in text
     assert f"**{gain_str(art)}**" in text
