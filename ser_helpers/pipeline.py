@@ -107,6 +107,13 @@ def stage_parameters(profile: Profile, stage: Stage, run_dir: str, nb_path: Path
     return params
 
 
+def executed_prefix(notebook: str, index: int) -> str:
+    """The executed copy carries the curriculum number of its notebook (07 for both 07 stages, 08 for the
+    ablation ...), or the stage's position when the notebook name does not start with one."""
+    head = Path(notebook).name[:2]
+    return head if head.isdigit() else f"{index:02d}"
+
+
 def _select(stages: list[Stage], only: list[str] | None, from_: str | None) -> list[tuple[int, Stage]]:
     def matches(stage: Stage, key: str) -> bool:
         return key in (stage.name, stage.notebook) or stage.notebook.startswith(key)
@@ -149,7 +156,7 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
     bar = tqdm(plan, desc=f"pipeline {prof.run_name}", unit="stage", disable=quiet, file=sys.stderr)
     for i, stage, nb_path, params in bar:
         bar.set_postfix_str(stage.name)
-        out_path = out_nb_dir / f"{i:02d}_{stage.name}.ipynb"
+        out_path = out_nb_dir / f"{executed_prefix(stage.notebook, i)}_{stage.name}.ipynb"
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(nb_path), str(out_path), parameters=params, kernel_name=kernel,

@@ -49,7 +49,8 @@ stages:
     res = run_pipeline(prof, run_dir=run_dir, notebooks_dir=toy, quiet=True)
     lines = [json.loads(x) for x in (run_dir / "values.jsonl").read_text().splitlines()]
     assert lines == [{"value": 1, "seed": 7}, {"value": 2, "seed": 7}]
-    assert [p.name for p in res.executed] == ["00_first.ipynb", "01_second.ipynb"]
+    # executed copies carry the notebook's curriculum number and the stage name
+    assert [p.name for p in res.executed] == ["00_first.ipynb", "00_second.ipynb"]
     timings = json.loads((run_dir / "pipeline_timings.json").read_text())
     assert [t["stage"] for t in timings["stages"]] == ["first", "second"]
     # --only reruns one stage
@@ -79,3 +80,10 @@ def test_bad_profiles(tmp_path):
         load_profile(_profile(tmp_path, "stages: []\n"))
     with pytest.raises(SERError, match="invalid YAML"):
         load_profile(_profile(tmp_path, "run_name: [unclosed\n"))
+
+
+def test_executed_copy_prefix():
+    from ser_helpers.pipeline import executed_prefix
+    assert executed_prefix("07_train_late_fusion", 8) == "07"
+    assert executed_prefix("notebooks/10_gradio_demo.ipynb", 11) == "10"
+    assert executed_prefix("my_analysis", 3) == "03"

@@ -24,6 +24,7 @@ def test_runner_executed_every_stage_in_order(smoke_run):
     assert {f"{i:02d}" for i in range(11)} <= {s[:2] for s in stages}
     executed = sorted((smoke_run / "notebooks").glob("*.ipynb"))
     assert len(executed) == len(stages)
+    assert sorted(p.name for p in executed) == sorted(f"{t['notebook'][:2]}_{t['stage']}.ipynb" for t in timings["stages"])
     nb = nbformat.read(str(executed[0]), as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
