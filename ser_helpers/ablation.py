@@ -86,6 +86,7 @@ def run_fusion_ablation(train_features, val_features, test_features, output_root
     seed_list = parse_seeds(seeds, settings.pop("seed", 42))
     settings.setdefault("compare_fit_strategies", False)
     settings.setdefault("make_plots", False)
+    settings.setdefault("progress", False)  # one bar over the runs, not one per fold and epoch loop
     from tqdm.auto import tqdm
     root = Path(output_root)
     root.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,7 @@ class FusionConfig:
     compare_fit_strategies: bool = True
     n_bootstrap: int = 1000
     make_plots: bool = True
+    progress: bool = True  # per-fold training bars (the ablation turns them off under its own bar)
 
     def check(self) -> None:
         for name, value, allowed in (("mode", self.mode, MODES), ("fusion_arch", self.fusion_arch, ARCHS),
@@ -302,7 +303,7 @@ def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | N
     best = (-1.0, None, 0)
     history, bad = [], 0
     n = len(X)
-    for epoch in tqdm(range(1, n_epochs + 1), desc=desc, leave=False, disable=None):
+    for epoch in tqdm(range(1, n_epochs + 1), desc=desc, leave=False, disable=None if cfg.progress else True):
         net.train()
         perm = torch.randperm(n, generator=gen).to(device)
         total = 0.0
