@@ -157,6 +157,10 @@ def model_card(report: dict, pipeline: dict, winner: dict, selection: dict) -> s
         "",
         "## Data",
         f"- Rows per split and language: {json.dumps(rows)}",
+        "- Fusion fitted on: " + ("the validation rows, by speaker-grouped cross-validation (`val_cv`); the train rows "
+                                  "trained the audio model and text head only, so the fusion never sees their "
+                                  "in-sample confidence." if report.get("fit_strategy") == "val_cv" else
+                                  "the train rows, early-stopped and calibrated on the validation rows."),
         f"- Inputs: {json.dumps(report.get('inputs'))}",
         "",
         "## Metrics (calibrated; uncalibrated in brackets)",

@@ -62,7 +62,7 @@ def test_select_on_val_and_files(tmp_path):
     prov = json.loads((best / "provenance.json").read_text())
     assert prov["source"] == str(b.resolve()) and prov["metrics"]["val_macro_f1"] == 0.65 and prov["time"]
     card = (best / "README.md").read_text()
-    for word in ("Components", "Data", "Metrics", "Calibration", "Limits", "Ethical", "ORACLE"):
+    for word in ("Components", "Data", "Metrics", "Calibration", "Limits", "Ethical", "ORACLE", "Fusion fitted on: the"):
         assert word in card
     assert (best / "fusion_model.pt").exists() and (best / "pipeline.json").exists()
     assert not [p for p in models.iterdir() if p.name.startswith(".")]  # no temp leftovers
