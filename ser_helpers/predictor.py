@@ -20,11 +20,20 @@ from .fusion import FusionModel, load_fusion_model, temperature_for
 
 
 def _resolve_components(components: dict, base: Path) -> dict:
-    """Paths saved relative to the fusion dir (the copied text4 head) -> absolute."""
+    """Paths saved relative to the fusion dir (the copied text4 head, bundled models) -> absolute.
+    A value that is not a path inside the fusion dir (a hub id, an absolute path) is kept."""
     comp = copy.deepcopy(components or {})
-    head = comp.get("text4_head")
-    if head and not Path(head).is_absolute() and (base / head).exists():
-        comp["text4_head"] = str((base / head).resolve())
+
+    def local(value):
+        if isinstance(value, str) and value and not Path(value).is_absolute() and (base / value).exists():
+            return str((base / value).resolve())
+        return value
+
+    for group in ("audio_models", "text_models"):
+        comp[group] = {lang: local(src) for lang, src in (comp.get(group) or {}).items()}
+    if comp.get("asr"):
+        comp["asr"]["model"] = local(comp["asr"].get("model"))
+    comp["text4_head"] = local(comp.get("text4_head"))
     return comp
 
 

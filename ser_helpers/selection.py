@@ -74,11 +74,53 @@ def rank_only(candidates, select_on: str = "test", exclude: Sequence[str] = ("fu
     return pd.DataFrame(ranked)[list(dict.fromkeys(cols))].set_index("rank")
 
 
-def select_fusion_best(candidates, output_dir, experiment: str = "exp01", select_on: str = "test") -> dict:
+#: files of a component dir that inference does not need (training caches, plots, predictions, checkpoints)
+BUNDLE_IGNORE = ("feature_cache*", "checkpoints", "*.png", "*_predictions.csv", "val_confusion_matrix_epoch*")
+
+
+def bundle_components(fusion_dir: Path, pipeline: dict) -> dict:
+    """Copy every LOCAL component that `pipeline.json` names (audio models, text models, a Whisper checkpoint file)
+    into `fusion_dir/components/` and point pipeline.json at the copies (relative paths), so that the fusion dir
+    alone drives the demo and the service on another machine. Hub ids are kept as they are.
+    Returns {original path: relative copy}."""
+    comp = pipeline.get("components") or {}
+    copied: dict[str, str] = {}
+
+    def take(src, name: str):
+        if not src or not Path(src).is_absolute() or not Path(src).exists():
+            return src  # a hub id, an already-relative path (text4_head) or something absent
+        if src not in copied:
+            rel = f"components/{name}"
+            dst = fusion_dir / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if Path(src).is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*BUNDLE_IGNORE))
+            else:
+                rel = f"{rel}{''.join(Path(src).suffixes)}"
+                shutil.copy2(src, fusion_dir / rel)
+            copied[src] = rel
+        return copied[src]
+
+    for group, prefix in (("audio_models", "audio"), ("text_models", "text")):
+        for lang, src in sorted((comp.get(group) or {}).items()):
+            comp.setdefault(group, {})[lang] = take(src, f"{prefix}_{lang}")
+    asr = comp.get("asr") or {}
+    if asr.get("backend") == "whisper" and asr.get("model"):
+        asr["model"] = take(asr["model"], "whisper")
+    if comp.get("text4_head"):
+        comp["text4_head"] = take(comp["text4_head"], "text4")
+    pipeline["components"] = comp
+    pipeline["bundled_components"] = copied
+    return copied
+
+
+def select_fusion_best(candidates, output_dir, experiment: str = "exp01", select_on: str = "test",
+                       bundle: bool = True) -> dict:
     """Rank `candidates` (fusion run dirs, or one models dir to scan) and install the winner at `output_dir`.
 
     Writes `model_selection_{experiment}.csv/.json` beside `output_dir` (its parent) and replaces
     `output_dir` atomically with a copy of the winner + provenance.json + README.md (model card).
+    With `bundle` (default) the local components it needs are copied in too (`bundle_components`).
     """
     if select_on not in SELECT_ON:
         raise SERError(f"select_on={select_on!r} is not one of {list(SELECT_ON)}")
@@ -118,7 +160,12 @@ def select_fusion_best(candidates, output_dir, experiment: str = "exp01", select
             if item.name in COPY_SKIP or item.name.startswith("."):
                 continue
             (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+        bundled = {}
+        if bundle and pipeline:
+            bundled = bundle_components(tmp, pipeline)
+            write_json_atomic(tmp / "pipeline.json", pipeline)
         write_json_atomic(tmp / "provenance.json", {
+            "bundled_components": bundled,
             "source": winner["path"], "experiment": experiment, "select_on": select_on, "rule": rule, "time": now,
             "metrics": {k: v for k, v in winner.items() if k not in ("path", "mtime")},
             "selection_file": str((sel_dir / f"model_selection_{experiment}.json").resolve()),
@@ -207,7 +254,8 @@ def _cli(args) -> int:
     cands = args.candidates
     if len(cands) == 1 and not (Path(cands[0]) / "fusion_model.pt").exists():
         cands = cands[0]  # a models dir to scan
-    payload = select_fusion_best(cands, args.output_dir, experiment=args.experiment, select_on=args.select_on)
+    payload = select_fusion_best(cands, args.output_dir, experiment=args.experiment, select_on=args.select_on,
+                                 bundle=args.bundle)
     print(json.dumps({"selected": payload["selected"], "select_on": payload["select_on"],
                       "ranking": [(r["candidate"], r[f"{args.select_on}_macro_f1"], r[f"{args.select_on}_ece"])
                                   for r in payload["candidates"]]}, indent=2))
@@ -221,4 +269,6 @@ def register_cli(subparsers) -> None:
     p.add_argument("--output-dir", required=True, help="the fusion_best dir; selection files go beside it")
     p.add_argument("--experiment", default="exp01")
     p.add_argument("--select-on", choices=SELECT_ON, default="test")
+    p.add_argument("--no-bundle", dest="bundle", action="store_false",
+                   help="do not copy the local audio/text/ASR components into the output dir (keep their paths)")
     p.set_defaults(func=_cli)

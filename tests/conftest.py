@@ -5,6 +5,7 @@ Set SER_SMOKE_RUN_DIR to an existing finished smoke run to reuse it (development
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,7 @@ def smoke_run() -> Path:
     run_dir = ROOT / "outputs" / "_pytest_smoke"
     log = ROOT / "outputs" / "_pytest_smoke.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir / "notebooks", ignore_errors=True)  # executed copies of an earlier session's run
     cmd = [sys.executable, "-m", "ser_helpers.cli", "pipeline", "--profile", "configs/smoke.yaml",
            "--run-dir", str(run_dir)]
     with open(log, "w") as fh:

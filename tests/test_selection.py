@@ -108,6 +108,48 @@ def test_cli(tmp_path, capsys):
     assert rc == 0
 
 
+def test_bundle_copies_local_components_only(tmp_path, capsys):
+    """fusion_best carries copies of the local components it needs; hub ids stay ids; --no-bundle keeps paths."""
+    audio = tmp_path / "runs" / "models" / "audio" / "best_model"
+    (audio / "checkpoints").mkdir(parents=True)
+    (audio / "config.json").write_text("{}")
+    (audio / "checkpoints" / "big.bin").write_bytes(b"x" * 1000)
+    (audio / "feature_cache.npz").write_bytes(b"x" * 1000)
+    whisper = tmp_path / "runs" / "tiny.pt"
+    whisper.write_bytes(b"ckpt")
+    a = fake_run(tmp_path / "models" / "a", 0.70, 0.05, 500)
+    (a / "text4_head").mkdir()
+    (a / "text4_head" / "head.json").write_text("{}")
+    comps = {"audio_models": {"en": str(audio), "zh": str(audio)}, "text_models": {"en": "org/hub-sentiment", "zh": None},
+             "asr": {"backend": "whisper", "model": str(whisper), "oracle": False}, "text4_head": "text4_head"}
+    (a / "pipeline.json").write_text(json.dumps({"components": comps, "feature_names": ["a", "b"]}))
+    best = tmp_path / "models" / "fusion_best"
+    selection.select_fusion_best([a], best)
+    pj = json.loads((best / "pipeline.json").read_text())["components"]
+    assert pj["audio_models"] == {"en": "components/audio_en", "zh": "components/audio_en"}  # one copy for both
+    assert (best / "components" / "audio_en" / "config.json").exists()
+    assert not (best / "components" / "audio_en" / "checkpoints").exists()
+    assert not (best / "components" / "audio_en" / "feature_cache.npz").exists()
+    assert pj["text_models"] == {"en": "org/hub-sentiment", "zh": None} and pj["text4_head"] == "text4_head"
+    assert pj["asr"]["model"] == "components/whisper.pt" and (best / "components" / "whisper.pt").read_bytes() == b"ckpt"
+    prov = json.loads((best / "provenance.json").read_text())
+    assert prov["bundled_components"] == {str(audio): "components/audio_en", str(whisper): "components/whisper.pt"}
+    assert "components/audio_en" in (best / "README.md").read_text()
+    # a copy elsewhere resolves its components inside itself
+    from ser_helpers.predictor import _resolve_components
+    moved = tmp_path / "elsewhere"
+    import shutil
+    shutil.copytree(best, moved)
+    res = _resolve_components(pj, moved)
+    assert res["audio_models"]["zh"] == str((moved / "components" / "audio_en").resolve())
+    assert res["asr"]["model"] == str((moved / "components" / "whisper.pt").resolve())
+    assert res["text_models"]["en"] == "org/hub-sentiment"
+    rc = main(["select-fusion-best", "--candidates", str(a), "--output-dir", str(best), "--no-bundle"])
+    capsys.readouterr()
+    assert rc == 0 and not (best / "components").exists()
+    assert json.loads((best / "pipeline.json").read_text())["components"]["audio_models"]["en"] == str(audio)
+
+
 def test_smoke_run_selection(smoke_run):
     models = smoke_run / "fusion" / "models"
     best = models / "fusion_best"
@@ -122,3 +164,27 @@ def test_smoke_run_selection(smoke_run):
     row = pd.read_csv(smoke_run / "features" / "test_features.csv").iloc[0].to_dict()
     out = FusionPredictor.load(best).predict_features(row)
     assert abs(sum(out["fused_probs"].values()) - 1) < 1e-6 and out["label"] in out["labels"]
+
+
+def test_smoke_run_fusion_best_is_self_contained(smoke_run, tmp_path):
+    """A copy of fusion_best alone (no run dir paths) loads its own audio model and text head and predicts the same."""
+    import shutil
+
+    import numpy as np
+
+    from ser_helpers.audio import load_audio
+    from ser_helpers.predictor import FusionPredictor
+    best = smoke_run / "fusion" / "models" / "fusion_best"
+    comps = json.loads((best / "pipeline.json").read_text())["components"]
+    assert all(not os.path.isabs(p) and (best / p).exists() for p in comps["audio_models"].values() if p)
+    moved = tmp_path / "shipped" / "fusion_best"
+    shutil.copytree(best, moved)
+    pred = FusionPredictor.load(moved)
+    info = pred.describe()
+    assert all(str(moved.resolve()) in p for p in info["audio_models"].values() if p)
+    row = pd.read_csv(smoke_run / "features" / "test_features.csv").iloc[0]
+    audio = load_audio(row["path"])
+    a = pred.predict(audio, 16000, language=row["language"], transcript=row["transcript"])
+    b = FusionPredictor.load(best).predict(audio, 16000, language=row["language"], transcript=row["transcript"])
+    assert a["label"] == b["label"]
+    assert np.allclose([a["fused_probs"][k] for k in a["labels"]], [b["fused_probs"][k] for k in b["labels"]])

@@ -168,8 +168,10 @@ write_notebook("notebooks/09_select_fusion_best.ipynb", [
 Several fusion runs exist (stage 07 may run with `fusion_mlp`, `fusion_gated`, other modes ...). The user's
 convention ranks them by **highest test macro-F1, then lower test ECE, then the simpler (fewer parameters) or
 earlier one**, writes `model_selection_exp01.csv/.json` beside `fusion_best/`, and copies the winner into
-`fusion_best/` (atomically, with `provenance.json` and a model card `README.md`). The demo and the service
-load only that folder.
+`fusion_best/` (atomically, with `provenance.json` and a model card `README.md`). The local components it needs
+(the audio model, a local Whisper checkpoint, local text models) are copied into `fusion_best/components/`
+and `pipeline.json` points at the copies, so the demo and the service need only that folder, on this machine or
+another (`--no-bundle` keeps the original paths; hub ids are always kept as ids).
 
 Equivalent CLI: `ser select-fusion-best --candidates DIR... --output-dir .../fusion_best --experiment exp01 [--select-on val]`."""),
     ("code", "import ser_helpers as ser\nser.nb_setup()"),
