@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import ece_bias_corrected, ece_sampling_floor, ece_score, entropy, softmax
+from .metrics import ece_bias_corrected, ece_bin_index, ece_sampling_floor, ece_score, entropy, softmax
 from .common import (LABELS, SERError, atomic_dir, atomic_path, read_json, resolve_device, set_seed,
                      write_json_atomic)
 
@@ -457,8 +457,7 @@ def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, se
     f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0).mean(1)
     conf = probs.max(1)
     correct = (pred == y).astype(float)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, -1, n_bins - 1)
+    bins = ece_bin_index(conf, n_bins)
     valid = bins >= 0
     b_idx = np.where(valid, bins, 0)[idx] + offs * n_bins
     w = valid[idx].astype(float)
@@ -528,9 +527,9 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
     fitted on the pass-2 logits fits its logits too."""
     X, y = data["val"]["X"], data["val"]["y"]
     folds = _cv_folds(groups, y, cfg.cv_folds, cfg.seed)
+    fits = [np.setdiff1d(np.arange(len(y)), held) for held in folds]
     infos = []
-    for k, held in enumerate(folds):
-        fit = np.setdiff1d(np.arange(len(y)), held)
+    for k, (fit, held) in enumerate(zip(fits, folds)):
         _, info = _train_member(arch, X[fit], y[fit], X[held], y[held], cfg, cfg.seed + 1000 * k, device,
                                 desc=f"{cfg.mode} fold {k + 1}/{len(folds)} (epochs)")
         info.update(fold=k, held_out_groups=sorted(set(groups[held].tolist())), n_fit=int(len(fit)),
@@ -539,8 +538,7 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
     final_epochs = max(1, int(round(float(np.mean([i["best_epoch"] for i in infos])))))
     oof = np.zeros((len(y), arch["n_classes"]))
     oof_gate = np.zeros(len(y)) if arch["type"] == "gated" else None
-    for k, held in enumerate(folds):
-        fit = np.setdiff1d(np.arange(len(y)), held)
+    for k, (fit, held) in enumerate(zip(fits, folds)):
         net, _ = _train_member(arch, X[fit], y[fit], None, None, cfg, cfg.seed + 1000 * k, device,
                                desc=f"{cfg.mode} fold {k + 1}/{len(folds)} (out-of-fold)", fixed_epochs=final_epochs)
         lg, g = _logits(net, X[held])

@@ -35,6 +35,12 @@ def ece_score(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
     return float(ece)
 
 
+def ece_bin_index(conf: np.ndarray, n_bins: int = 15) -> np.ndarray:
+    """Vectorised bin of each confidence under ece_score's rule (lower < conf <= upper); -1 = in no bin (conf <= 0)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.searchsorted(edges, conf, side="left") - 1, -1, n_bins - 1)
+
+
 def reliability_bins(probs: np.ndarray, y_true, n_bins: int = 15) -> dict:
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true, dtype=int)
@@ -202,13 +208,14 @@ def ece_sampling_floor(probs: np.ndarray, n_sim: int = 2000, n_bins: int = 15, s
     if n == 0:
         return {"n": 0, "mean": None, "p05": None, "p95": None, "n_sim": int(n_sim)}
     rng = np.random.default_rng(seed)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    bins = ece_bin_index(conf, n_bins)
+    valid = (bins >= 0).astype(float)
     correct = rng.random((int(n_sim), n)) < conf  # (n_sim, n)
     offs = (np.arange(int(n_sim)) * n_bins)[:, None]
-    idx = (offs + bins[None, :]).ravel()
-    acc_sum = np.bincount(idx, weights=correct.ravel().astype(float), minlength=n_sim * n_bins)
-    conf_sum = np.bincount(idx, weights=np.broadcast_to(conf, correct.shape).ravel(), minlength=n_sim * n_bins)
+    idx = (offs + np.maximum(bins, 0)[None, :]).ravel()
+    acc_sum = np.bincount(idx, weights=(correct * valid).ravel(), minlength=n_sim * n_bins)
+    conf_sum = np.bincount(idx, weights=np.broadcast_to(conf * valid, correct.shape).ravel(),
+                           minlength=n_sim * n_bins)
     ece = np.abs(acc_sum - conf_sum).reshape(int(n_sim), n_bins).sum(1) / n
     return {"n": int(n), "mean": float(ece.mean()), "p05": float(np.percentile(ece, 5)),
             "p95": float(np.percentile(ece, 95)), "n_sim": int(n_sim)}

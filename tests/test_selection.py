@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import pandas as pd
@@ -138,7 +139,6 @@ def test_bundle_copies_local_components_only(tmp_path, capsys):
     # a copy elsewhere resolves its components inside itself
     from ser_helpers.predictor import _resolve_components
     moved = tmp_path / "elsewhere"
-    import shutil
     shutil.copytree(best, moved)
     res = _resolve_components(pj, moved)
     assert res["audio_models"]["zh"] == str((moved / "components" / "audio_en").resolve())
@@ -168,8 +168,6 @@ def test_smoke_run_selection(smoke_run):
 
 def test_smoke_run_fusion_best_is_self_contained(smoke_run, tmp_path):
     """A copy of fusion_best alone (no run dir paths) loads its own audio model and text head and predicts the same."""
-    import shutil
-
     import numpy as np
 
     from ser_helpers.audio import load_audio
