@@ -37,6 +37,15 @@ def _common_flags(p, strict=True):
 
 
 def register_cli(subparsers) -> None:
+    _add_prepare_iemocap(subparsers)
+    _add_prepare_casia(subparsers)
+    _add_prepare_ravdess(subparsers)
+    _add_prepare_esd(subparsers)
+    _add_build_manifest(subparsers)
+    _add_merge_manifests(subparsers)
+
+
+def _add_prepare_iemocap(subparsers) -> None:
     p = subparsers.add_parser("prepare-iemocap", help="raw IEMOCAP (Session1..5) -> session-split manifests")
     p.add_argument("--raw-dir", required=True)
     p.add_argument("--output-dir", required=True)
@@ -56,6 +65,8 @@ def register_cli(subparsers) -> None:
         fold=a.fold, check_audio=not a.skip_audio_check, allow_speaker_overlap=a.allow_speaker_overlap,
         strict=a.strict)))
 
+
+def _add_prepare_casia(subparsers) -> None:
     p = subparsers.add_parser("prepare-casia", help="CASIA <speaker>/<emotion>/*.wav -> speaker-split manifests")
     p.add_argument("--raw-dir", required=True)
     p.add_argument("--output-dir", required=True)
@@ -70,6 +81,8 @@ def register_cli(subparsers) -> None:
         val_speakers=a.val_speakers, test_speakers=a.test_speakers, min_duration_sec=a.min_duration_sec,
         allow_speaker_overlap=a.allow_speaker_overlap, strict=a.strict)))
 
+
+def _add_prepare_ravdess(subparsers) -> None:
     p = subparsers.add_parser("prepare-ravdess", help="RAVDESS Actor_01..Actor_24 -> actor-split manifests")
     p.add_argument("--raw-dir", required=True, help="folder holding Actor_01..Actor_24")
     p.add_argument("--output-dir", required=True)
@@ -84,6 +97,8 @@ def register_cli(subparsers) -> None:
         val_actors=a.val_actors, test_actors=a.test_actors, min_duration_sec=a.min_duration_sec,
         allow_speaker_overlap=a.allow_speaker_overlap, strict=a.strict)))
 
+
+def _add_prepare_esd(subparsers) -> None:
     p = subparsers.add_parser("prepare-esd", help="ESD <speaker>/<Emotion>/*.wav -> speaker-split manifests")
     p.add_argument("--raw-dir", required=True)
     p.add_argument("--output-dir", required=True)
@@ -106,6 +121,8 @@ def register_cli(subparsers) -> None:
         allow_unknown_speaker=a.allow_unknown_speaker, allow_speaker_overlap=a.allow_speaker_overlap,
         strict=a.strict)))
 
+
+def _add_build_manifest(subparsers) -> None:
     p = subparsers.add_parser("build-manifest", help="label folders (split, flat or speaker layout) -> manifests")
     p.add_argument("--input-dir", required=True)
     p.add_argument("--output-dir", required=True)
@@ -139,6 +156,8 @@ def register_cli(subparsers) -> None:
         language=a.language, source_dataset=a.source_dataset, allow_speaker_overlap=a.allow_speaker_overlap,
         strict=a.strict)))
 
+
+def _add_merge_manifests(subparsers) -> None:
     p = subparsers.add_parser("merge-manifests", help="concatenate manifest folders (e.g. en + zh)")
     p.add_argument("--input-dirs", required=True, help="comma list of folders holding train/val/test.csv")
     p.add_argument("--output-dir", required=True)

@@ -96,61 +96,32 @@ def build_manifest(*, input_dir, output_dir, mode: str = "auto", train_ratio: fl
     if mode not in ("auto", "pre_split", "flat"):
         raise SERError(f"--mode {mode!r}: choose auto, pre_split or flat")
     ratios = _check_ratios(train_ratio, val_ratio, test_ratio)
-    label_map = None
-    if label_map_json:
-        lm_path = Path(label_map_json)
-        try:
-            label_map = read_json(lm_path) if lm_path.exists() else json.loads(label_map_json)
-        except (json.JSONDecodeError, OSError) as exc:
-            raise SERError(f"--label-map-json {label_map_json!r}: not a JSON file or JSON object ({exc})") from exc
-        if not isinstance(label_map, dict):
-            raise SERError(f"--label-map-json {label_map_json!r}: expected a JSON object source label -> label")
+    label_map = _read_label_map(label_map_json)
     allowed = parse_allowed_labels(allowed_labels)
     resolver = _LabelResolver(label_map, use_iemocap_map, allowed)
-    speaker_re = None
-    if speaker_pattern:
-        try:
-            speaker_re = re.compile(speaker_pattern)
-        except re.error as exc:
-            raise SERError(f"--speaker-pattern {speaker_pattern!r}: invalid regex ({exc})") from exc
+    speaker_re = _speaker_regex(speaker_pattern)
     exts = _extensions(extensions)
     speaker_lists = {"train": _as_list(train_speakers), "val": _as_list(val_speakers),
                      "test": _as_list(test_speakers)}
     split_dirs = _split_dirs(input_dir)
-    if mode == "pre_split" or (mode == "auto" and split_dirs):
-        missing = [s for s in SPLITS if s not in split_dirs]
-        if missing:
-            raise SERError(f"{input_dir}: split layout needs train/ val/ test/ folders; missing {missing}")
-        layout = "pre_split"
-    else:
-        layout = "flat"
+    layout = _layout(input_dir, mode, split_dirs)
     transcripts = {}
     for sidecar in [input_dir / "transcripts.csv"] + [d / "transcripts.csv" for d in split_dirs.values()]:
         if sidecar.exists():
             transcripts.update(read_transcripts_csv(sidecar))
     dropped, unlabelled, warnings, dropped_speakers = Counter(), [], [], Counter()
     if layout == "pre_split":
-        split_rows = {s: _scan_label_tree(split_dirs[s], exts, resolver, speaker_re, transcripts, dropped,
-                                          unlabelled) for s in SPLITS}
-        rule = {"type": "pre_split", **{s: str(split_dirs[s]) for s in SPLITS},
-                "description": "given by the train/ val/ test/ folders"}
+        split_rows, rule, skipped_all, short_all = _scan_pre_split(split_dirs, exts, resolver, speaker_re, transcripts,
+                                                                   dropped, unlabelled, min_duration_sec, strict)
     else:
         rows = _scan_label_tree(input_dir, exts, resolver, speaker_re, transcripts, dropped, unlabelled)
         if not rows:
             raise SERError(f"{input_dir}: no audio files ({', '.join(exts)}) in label folders "
                            f"(dropped label folders: {dict(dropped)})")
         # filter bad audio before splitting so the split sees the real rows
-        rows, skipped, n_short = _check_rows_audio(rows, min_duration_sec, True, strict, "audio")
+        rows, skipped_all, short_all = _check_rows_audio(rows, min_duration_sec, True, strict, "audio")
         split_rows, rule = _split_flat(rows, ratios, seed, speaker_lists, warnings, dropped_speakers,
                                        speakers_from_pattern=speaker_re is not None)
-    skipped_all, short_all = [], 0
-    if layout == "pre_split":
-        for s in SPLITS:
-            split_rows[s], sk, sh = _check_rows_audio(split_rows[s], min_duration_sec, True, strict, f"audio {s}")
-            skipped_all += sk
-            short_all += sh
-    else:
-        skipped_all, short_all = skipped, n_short
     if unlabelled:
         warnings.append(f"{len(unlabelled)} audio file(s) outside any label folder were ignored, "
                         f"e.g. {unlabelled[:3]}")
@@ -174,3 +145,52 @@ def build_manifest(*, input_dir, output_dir, mode: str = "auto", train_ratio: fl
     return _write_manifest(output_dir, split_rows, columns, labels=expected, summary=summary,
                            skipped=skipped_all, dropped=dropped, n_short=short_all, min_duration_sec=min_duration_sec,
                            allow_speaker_overlap=allow_speaker_overlap, warnings=warnings)
+
+
+def _read_label_map(label_map_json: str) -> dict | None:
+    """`--label-map-json`: a JSON file or inline JSON object (source label -> label); None when empty."""
+    if not label_map_json:
+        return None
+    lm_path = Path(label_map_json)
+    try:
+        label_map = read_json(lm_path) if lm_path.exists() else json.loads(label_map_json)
+    except (json.JSONDecodeError, OSError) as exc:
+        raise SERError(f"--label-map-json {label_map_json!r}: not a JSON file or JSON object ({exc})") from exc
+    if not isinstance(label_map, dict):
+        raise SERError(f"--label-map-json {label_map_json!r}: expected a JSON object source label -> label")
+    return label_map
+
+
+def _speaker_regex(speaker_pattern: str):
+    """`--speaker-pattern` compiled, or None when empty."""
+    if not speaker_pattern:
+        return None
+    try:
+        return re.compile(speaker_pattern)
+    except re.error as exc:
+        raise SERError(f"--speaker-pattern {speaker_pattern!r}: invalid regex ({exc})") from exc
+
+
+def _layout(input_dir: Path, mode: str, split_dirs: dict[str, Path]) -> str:
+    """'pre_split' (train/ val/ test/ folders, all three needed) or 'flat'."""
+    if mode == "pre_split" or (mode == "auto" and split_dirs):
+        missing = [s for s in SPLITS if s not in split_dirs]
+        if missing:
+            raise SERError(f"{input_dir}: split layout needs train/ val/ test/ folders; missing {missing}")
+        return "pre_split"
+    return "flat"
+
+
+def _scan_pre_split(split_dirs, exts, resolver, speaker_re, transcripts, dropped, unlabelled, min_duration_sec,
+                    strict):
+    """Rows of the split layout: each of train/ val/ test/ scanned and audio-checked on its own."""
+    split_rows = {s: _scan_label_tree(split_dirs[s], exts, resolver, speaker_re, transcripts, dropped,
+                                      unlabelled) for s in SPLITS}
+    rule = {"type": "pre_split", **{s: str(split_dirs[s]) for s in SPLITS},
+            "description": "given by the train/ val/ test/ folders"}
+    skipped_all, short_all = [], 0
+    for s in SPLITS:
+        split_rows[s], sk, sh = _check_rows_audio(split_rows[s], min_duration_sec, True, strict, f"audio {s}")
+        skipped_all += sk
+        short_all += sh
+    return split_rows, rule, skipped_all, short_all

@@ -26,13 +26,32 @@ def merge_manifests(*, input_dirs, output_dir, deduplicate_by_path: bool = False
     Duplicate paths are an error unless `deduplicate_by_path` (later copies in the same split are
     dropped; a path in two splits is always an error). Speakers are compared per source dataset.
     """
-    from ..common import read_manifest
     dirs = [Path(d) for d in _as_list(input_dirs)]
     if len(dirs) < 1:
         raise SERError("--input-dirs: give at least one manifest folder (comma list)")
     langs = _as_list(languages)
     if langs and len(langs) != len(dirs):
         raise SERError(f"--languages: {len(langs)} value(s) for {len(dirs)} input dir(s)")
+    split_rows, first_cols = _read_inputs(dirs, langs)
+    n_dedup = _deduplicate(split_rows, deduplicate_by_path)
+    skipped_all = _drop_missing(split_rows, strict) if check_audio else []
+    rest = [c for c in first_cols if c not in MANIFEST_HEAD and c not in MERGE_COLUMNS]
+    columns = MANIFEST_HEAD + MERGE_COLUMNS + rest
+    labels = sorted({r["label"] for s in SPLITS for r in split_rows[s]})
+    summary = {"dataset": "merged", "created_by": "ser merge-manifests", "input_dirs": [str(d.resolve()) for d in dirs],
+               "deduplicate_by_path": deduplicate_by_path, "n_deduplicated": n_dedup,
+               "split_rule": {"type": "merged", "description": "each input keeps its own split: " + ", ".join(
+                   d.name for d in dirs)},
+               "by_source": {s: dict(Counter(r["source_dataset"] for r in split_rows[s])) for s in SPLITS},
+               "speaker_key": lambda r: f"{r.get('source_dataset', '')}/{r['speaker']}" if r.get("speaker") else ""}
+    return _write_manifest(output_dir, split_rows, columns, labels=labels, summary=summary, skipped=skipped_all,
+                           dropped=Counter(), n_short=0, min_duration_sec=0.0,
+                           allow_speaker_overlap=allow_speaker_overlap)
+
+
+def _read_inputs(dirs: list[Path], langs: list[str]) -> tuple[dict[str, list[dict]], list[str]]:
+    """Rows of every input's train/val/test.csv (common columns filled, `_origin` = file:line) and all columns."""
+    from ..common import read_manifest
     split_rows = {s: [] for s in SPLITS}
     first_cols: list[str] = list(MANIFEST_HEAD)
     for k, d in enumerate(dirs):
@@ -58,6 +77,12 @@ def merge_manifests(*, input_dirs, output_dir, deduplicate_by_path: bool = False
                 rec["text"] = rec.get("text") or rec["transcript"]
                 rec["_origin"] = f"{csv_path}:{i + 2}"
                 split_rows[s].append(rec)
+    return split_rows, first_cols
+
+
+def _deduplicate(split_rows: dict[str, list[dict]], deduplicate_by_path: bool) -> int:
+    """Drop later copies of a path within a split (in place; an error unless `deduplicate_by_path`);
+    a path in two splits is always an error. Removes `_origin`; returns the number dropped."""
     n_dedup = 0
     first_split: dict[str, tuple[str, str]] = {}
     for s in SPLITS:
@@ -80,28 +105,21 @@ def merge_manifests(*, input_dirs, output_dir, deduplicate_by_path: bool = False
     for s in SPLITS:
         for rec in split_rows[s]:
             rec.pop("_origin", None)
-    skipped_all, short_all = [], 0
+    return n_dedup
+
+
+def _drop_missing(split_rows: dict[str, list[dict]], strict: bool) -> list[dict]:
+    """Drop rows whose file is missing (in place; an error with `strict`); returns them as skipped entries."""
+    skipped_all = []
     for s in SPLITS:
-        if check_audio:
-            present, sk = [], []
-            for rec in split_rows[s]:
-                if os.path.exists(rec["path"]):
-                    present.append(rec)
-                elif strict:
-                    raise SERError(f"{rec['path']}: missing file (strict mode)")
-                else:
-                    sk.append({"path": rec["path"], "reason": "missing file"})
-            split_rows[s] = present
-            skipped_all += sk
-    rest = [c for c in first_cols if c not in MANIFEST_HEAD and c not in MERGE_COLUMNS]
-    columns = MANIFEST_HEAD + MERGE_COLUMNS + rest
-    labels = sorted({r["label"] for s in SPLITS for r in split_rows[s]})
-    summary = {"dataset": "merged", "created_by": "ser merge-manifests", "input_dirs": [str(d.resolve()) for d in dirs],
-               "deduplicate_by_path": deduplicate_by_path, "n_deduplicated": n_dedup,
-               "split_rule": {"type": "merged", "description": "each input keeps its own split: " + ", ".join(
-                   d.name for d in dirs)},
-               "by_source": {s: dict(Counter(r["source_dataset"] for r in split_rows[s])) for s in SPLITS},
-               "speaker_key": lambda r: f"{r.get('source_dataset', '')}/{r['speaker']}" if r.get("speaker") else ""}
-    return _write_manifest(output_dir, split_rows, columns, labels=labels, summary=summary, skipped=skipped_all,
-                           dropped=Counter(), n_short=short_all, min_duration_sec=0.0,
-                           allow_speaker_overlap=allow_speaker_overlap)
+        present, sk = [], []
+        for rec in split_rows[s]:
+            if os.path.exists(rec["path"]):
+                present.append(rec)
+            elif strict:
+                raise SERError(f"{rec['path']}: missing file (strict mode)")
+            else:
+                sk.append({"path": rec["path"], "reason": "missing file"})
+        split_rows[s] = present
+        skipped_all += sk
+    return skipped_all
