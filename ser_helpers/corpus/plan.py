@@ -102,57 +102,75 @@ def _n_script_dialogs(n_script: int, dialog_len: int) -> int:
 def _plan(size: str, seed: int) -> tuple[list[dict], list[dict], dict]:
     """Every utterance of the corpus with its text and rendering settings (no audio yet)."""
     cfg = SIZES[size]
-    rng = np.random.default_rng([seed, 7])
+    rng = np.random.default_rng([seed, 7])  # one stream, drawn in this order: scripts, English, Mandarin
     en_maker = _SentenceMaker(EN_TEMPLATES, EN_SLOTS, rng, "en")
     zh_maker = _SentenceMaker(ZH_TEMPLATES, ZH_SLOTS, rng, "zh")
+    script_lines = _plan_scripts(cfg, en_maker, rng)
+    en = [job for s in SESSIONS for job in _plan_session(s, cfg, script_lines, en_maker, rng)]
+    zh = _plan_casia(cfg, zh_maker, rng)
+    for job in en + zh:
+        job["noise_seed"] = [seed, zlib.crc32(job["rel"].encode())]
+    settings = {"prosody": PROSODY, "jitter": JITTER, "intensity": INTENSITY, "snr_db": SNR_DB,
+                "silence_sec": SILENCE_SEC, "wording": WORDING, "code_shares": CODE_SHARES,
+                "impro_share": IMPRO_SHARE, "en_speakers": EN_SPEAKERS, "zh_speakers": ZH_SPEAKERS}
+    return en, zh, settings
 
-    # scripts: fixed lines (intended emotion + text), shared by every session as in IEMOCAP
+
+def _plan_scripts(cfg: dict, en_maker: _SentenceMaker, rng) -> dict[str, list[tuple[str, str]]]:
+    """The scripts: fixed lines (intended emotion + text), shared by every session as in IEMOCAP."""
     n_script = cfg["iemocap_per_session"] - round(cfg["iemocap_per_session"] * IMPRO_SHARE)
     per_script = max(4, int(np.ceil(n_script / _n_script_dialogs(n_script, cfg["dialog_len"]))))
     script_lines = {}
     for name in SCRIPTS:
         intended = _quota(per_script, {k: v for k, v in CODE_SHARES.items() if k != "xxx"}, rng)
         script_lines[name] = [(c, _utterance_text(en_maker, rng, c)) for c in intended]
+    return script_lines
 
+
+def _plan_session(s: int, cfg: dict, script_lines: dict, en_maker: _SentenceMaker, rng) -> list[dict]:
+    """One IEMOCAP session: improvised and scripted dialogs, each utterance spoken by F or M."""
+    n = cfg["iemocap_per_session"]
+    n_impro = round(n * IMPRO_SHARE)
+    n_script = n - n_impro
+    impro_codes = _quota(n_impro, CODE_SHARES, rng)
+    n_impro_dialogs = max(2, 2 * round(n_impro / (2 * cfg["dialog_len"])))
+    n_script_dialogs = _n_script_dialogs(n_script, cfg["dialog_len"])
+    impro_names = [f"Ses{s:02d}{lead}_impro{(i // 2) + 1:02d}" for i, lead in
+                   zip(range(n_impro_dialogs), "FM" * n_impro_dialogs)]
+    script_names = [f"Ses{s:02d}{lead}_{SCRIPTS[(i // 2) % len(SCRIPTS)]}" for i, lead in
+                    zip(range(n_script_dialogs), "FM" * n_script_dialogs)]
+    rows = []
+    for i, code in enumerate(impro_codes):
+        rows.append((impro_names[i * n_impro_dialogs // n_impro], "impro", code,
+                     _utterance_text(en_maker, rng, code)))
+    for j, dialog in enumerate(script_names):
+        lo, hi = j * n_script // n_script_dialogs, (j + 1) * n_script // n_script_dialogs
+        lines = script_lines[dialog.split("_", 1)[1]]
+        for k in range(hi - lo):
+            intended, text = lines[k % len(lines)]
+            if rng.random() < CODE_SHARES["xxx"]:  # annotators disagreed on this performance
+                code = "xxx"
+            elif rng.random() < 0.8:
+                code = intended
+            else:
+                code = _pick(rng, {k: v for k, v in CODE_SHARES.items() if k != "xxx"})
+            rows.append((dialog, "script", code, text))
     en: list[dict] = []
-    for s in SESSIONS:
-        n = cfg["iemocap_per_session"]
-        n_impro = round(n * IMPRO_SHARE)
-        n_script = n - n_impro
-        impro_codes = _quota(n_impro, CODE_SHARES, rng)
-        n_impro_dialogs = max(2, 2 * round(n_impro / (2 * cfg["dialog_len"])))
-        n_script_dialogs = _n_script_dialogs(n_script, cfg["dialog_len"])
-        impro_names = [f"Ses{s:02d}{lead}_impro{(i // 2) + 1:02d}" for i, lead in
-                       zip(range(n_impro_dialogs), "FM" * n_impro_dialogs)]
-        script_names = [f"Ses{s:02d}{lead}_{SCRIPTS[(i // 2) % len(SCRIPTS)]}" for i, lead in
-                        zip(range(n_script_dialogs), "FM" * n_script_dialogs)]
-        rows = []
-        for i, code in enumerate(impro_codes):
-            rows.append((impro_names[i * n_impro_dialogs // n_impro], "impro", code,
-                         _utterance_text(en_maker, rng, code)))
-        for j, dialog in enumerate(script_names):
-            lo, hi = j * n_script // n_script_dialogs, (j + 1) * n_script // n_script_dialogs
-            lines = script_lines[dialog.split("_", 1)[1]]
-            for k in range(hi - lo):
-                intended, text = lines[k % len(lines)]
-                if rng.random() < CODE_SHARES["xxx"]:  # annotators disagreed on this performance
-                    code = "xxx"
-                elif rng.random() < 0.8:
-                    code = intended
-                else:
-                    code = _pick(rng, {k: v for k, v in CODE_SHARES.items() if k != "xxx"})
-                rows.append((dialog, "script", code, text))
-        counters: Counter = Counter()
-        for dialog, dtype, code, text in rows:
-            gender = "F" if rng.random() < 0.5 else "M"
-            utt = f"{dialog}_{gender}{counters[(dialog, gender)]:03d}"
-            counters[(dialog, gender)] += 1
-            job = {"lang": "en", "session": s, "dialog": dialog, "dialog_type": dtype, "utt_id": utt,
-                   "code": code, "text": text, "gender": gender,
-                   "rel": f"iemocap_raw/Session{s}/sentences/wav/{dialog}/{utt}.wav"}
-            job.update(_prosody(rng, code, EN_SPEAKERS[s][gender], "en"))
-            en.append(job)
+    counters: Counter = Counter()
+    for dialog, dtype, code, text in rows:
+        gender = "F" if rng.random() < 0.5 else "M"
+        utt = f"{dialog}_{gender}{counters[(dialog, gender)]:03d}"
+        counters[(dialog, gender)] += 1
+        job = {"lang": "en", "session": s, "dialog": dialog, "dialog_type": dtype, "utt_id": utt,
+               "code": code, "text": text, "gender": gender,
+               "rel": f"iemocap_raw/Session{s}/sentences/wav/{dialog}/{utt}.wav"}
+        job.update(_prosody(rng, code, EN_SPEAKERS[s][gender], "en"))
+        en.append(job)
+    return en
 
+
+def _plan_casia(cfg: dict, zh_maker: _SentenceMaker, rng) -> list[dict]:
+    """The Mandarin clips: every CASIA speaker x emotion, `casia_per_emotion` each."""
     zh: list[dict] = []
     for spk in CASIA_SPEAKERS:
         for emo in CASIA_EMOTIONS:
@@ -164,9 +182,4 @@ def _plan(size: str, seed: int) -> tuple[list[dict], list[dict], dict]:
                        "rel": f"casia_raw/{spk}/{emo}/{fid}.wav"}
                 job.update(_prosody(rng, code, ZH_SPEAKERS[spk], "zh"))
                 zh.append(job)
-    for job in en + zh:
-        job["noise_seed"] = [seed, zlib.crc32(job["rel"].encode())]
-    settings = {"prosody": PROSODY, "jitter": JITTER, "intensity": INTENSITY, "snr_db": SNR_DB,
-                "silence_sec": SILENCE_SEC, "wording": WORDING, "code_shares": CODE_SHARES,
-                "impro_share": IMPRO_SHARE, "en_speakers": EN_SPEAKERS, "zh_speakers": ZH_SPEAKERS}
-    return en, zh, settings
+    return zh
