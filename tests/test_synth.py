@@ -227,3 +227,24 @@ def test_separability_measure_runs_on_smoke(smoke, capsys):
         assert set(res[name]) >= {"all", "en", "zh", "en_impro", "en_script"}
         assert all(0.0 <= v <= 1.0 for v in res[name].values())
     assert "fusion" in capsys.readouterr().out
+
+
+def test_word_lists_are_package_data_and_every_template_slot_has_fillers():
+    import tomllib
+    from importlib import resources
+
+    from ser_helpers.corpus import words
+    root = Path(__file__).parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = sorted(p.name for p in resources.files("ser_helpers.corpus").joinpath("words").iterdir()
+                   if p.name.endswith(".json"))
+    assert files == ["en.json", "zh.json"] and globs["ser_helpers.corpus"] == ["words/*.json"]
+    for lang, templates, slots in (("en", synth.EN_TEMPLATES, synth.EN_SLOTS), ("zh", synth.ZH_TEMPLATES, synth.ZH_SLOTS)):
+        assert words.load_words(lang)["templates"] == templates
+        assert {c for shares in synth.WORDING.values() for c in shares} <= set(templates)
+        for category, tpls in templates.items():
+            for tpl in tpls:
+                for slot in re.findall(r"\{(\w+)\}", tpl):
+                    options = synth.EN_OPENERS if (slot == "o" and lang == "en") else slots.get(slot)
+                    assert options, f"words/{lang}.json: template {tpl!r} names slot {slot!r} with no fillers"
+        assert set(synth.KEY_OPENERS[lang]) <= set(templates)
