@@ -6,24 +6,29 @@ where emotion lives in the generated speech). The word lists themselves are data
 """
 from __future__ import annotations
 
-
 GENERATOR_VERSION = 3
+
+# ----------------------------------------------------------------------------- sizes
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
 SIZES: dict[str, dict] = {
     "smoke": {"iemocap_per_session": 30, "casia_per_emotion": 4, "dialog_len": 8},
     "default": {"iemocap_per_session": 500, "casia_per_emotion": 70, "dialog_len": 20},
     "large": {"iemocap_per_session": 1200, "casia_per_emotion": 150, "dialog_len": 24},
 }
+
 SESSIONS = [1, 2, 3, 4, 5]
 CASIA_SPEAKERS = ["liuchanhg", "wangzhe", "zhaoquanyin", "ZhaoZuoxiang"]
 CASIA_EMOTIONS = ["angry", "fear", "happy", "neutral", "sad", "surprise"]
 IEMOCAP_CODES = ["neu", "hap", "exc", "sad", "ang", "fru", "sur", "xxx"]
+
 #: shares of the IEMOCAP codes (real IEMOCAP: xxx 25 %, fru 18 %, neu 17 %, exc 10 %, ang 11 %, sad 11 %,
 #: hap 6 %, sur 1 %); xxx and fru are scaled down a little so that the 4-class subset is larger.
 CODE_SHARES: dict[str, float] = {"neu": 0.20, "hap": 0.08, "exc": 0.12, "sad": 0.13, "ang": 0.13,
                                  "fru": 0.15, "sur": 0.02, "xxx": 0.17}
 IMPRO_SHARE = 0.55
 SCRIPTS = ["script01_1", "script01_2", "script02_1", "script02_2", "script03_1", "script03_2"]
+
+# ----------------------------------------------------------------------------- voices and prosody
 #: (gender letter, espeak variant, base pitch 0-99, base rate wpm, base range, gain dB) per session speaker
 EN_SPEAKERS: dict[int, dict[str, tuple]] = {
     1: {"F": ("f1", 52, 190, 50, 0.0), "M": ("m1", 42, 185, 45, -1.0)},
@@ -58,6 +63,8 @@ SNR_DB = (12.0, 30.0)
 SILENCE_SEC = (0.05, 0.4)
 MAX_CLIP_SEC = 12.0
 ESPEAK_SR = 22050
+
+# ----------------------------------------------------------------------------- wording (the word lists: words/*.json)
 #: P(wording category | emotion). Categories: neutral, pos, ang (anger words), sad (sadness words),
 #: sur (surprise words), fea (fear words).
 WORDING: dict[str, dict[str, float]] = {
@@ -71,6 +78,10 @@ WORDING: dict[str, dict[str, float]] = {
     "fea": {"fea": 0.55, "neutral": 0.35, "sad": 0.10},
 }
 CASIA_CODE = {"angry": "ang", "fear": "fea", "happy": "hap", "neutral": "neu", "sad": "sad", "surprise": "sur"}
+
+#: share of emotionally worded sentences that open with one of the emotion's key phrases (`words.KEY_OPENERS`)
 KEY_SHARE = 0.8
+
+#: the corpus's default speaker-independent split (IEMOCAP sessions, CASIA speakers), used by the checks
 SPLIT_GROUPS = {"train": ["Session1", "Session2", "Session3", "liuchanhg", "wangzhe"],
                 "val": ["Session4", "zhaoquanyin"], "test": ["Session5", "ZhaoZuoxiang"]}

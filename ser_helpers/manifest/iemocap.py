@@ -20,6 +20,8 @@ IEMOCAP_PRESETS = {
     "4class": {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"},
     "5class_fru": {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad", "fru": "fru"},
 }
+
+# an EmoEvaluation summary line, a transcription line, an utterance id (Ses01F_impro01_M000)
 _EVAL_LINE = re.compile(r"^\[\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*\]\s+(Ses\d{2}[FM]_\S+)\s+(\w+)\s+\[")
 _TRANS_LINE = re.compile(r"^(Ses\d{2}[FM]_\S+?)\s*\[[^\]]*\]\s*:\s?(.*)$")
 _UTT_ID = re.compile(r"^Ses(\d{2})([FM])_(.+)_([FM])(\d{3})$")

@@ -23,6 +23,7 @@ RAVDESS_PRESETS = {
     "6class": {"01": "neu", "02": "neu", "03": "hap", "04": "sad", "05": "ang", "06": "fea", "08": "sur"},
 }
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+# modality-channel-emotion-intensity-statement-repetition-actor
 _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 
 
