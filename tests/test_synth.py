@@ -248,3 +248,18 @@ def test_word_lists_are_package_data_and_every_template_slot_has_fillers():
                     options = synth.EN_OPENERS if (slot == "o" and lang == "en") else slots.get(slot)
                     assert options, f"words/{lang}.json: template {tpl!r} names slot {slot!r} with no fillers"
         assert set(synth.KEY_OPENERS[lang]) <= set(templates)
+
+
+def test_corpus_modules_import_only_earlier_ones_and_name_their_notebook():
+    import ast
+
+    from ser_helpers import corpus
+    order = ["settings", "words", "plan", "espeak", "layout", "synth", "views", "separability", "cli"]
+    pkg = Path(corpus.__file__).parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for k, name in enumerate(order):
+        tree = ast.parse((pkg / f"{name}.py").read_text(encoding="utf-8"))
+        siblings = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert siblings <= set(order[:k]), f"corpus/{name}.py imports a later stage: {siblings}"
+        assert "notebook 00" in (ast.get_docstring(tree) or ""), f"corpus/{name}.py: the docstring names no notebook"
+    assert all(getattr(synth, n) is getattr(corpus, n) for n in corpus.__all__)
