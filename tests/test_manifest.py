@@ -589,3 +589,26 @@ def test_notebook_parameters_are_plain_literals(name, expected):
     assert set(papermill.inspect_notebook(str(path))) == set(values)
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert src(first_code).splitlines() == ["import ser_helpers as ser", "ser.nb_setup()"]
+
+
+# ----------------------------------------------------------------------------- package layout
+# pipeline order of the manifest modules: each may import only modules listed before it
+MANIFEST_MODULES = ["base", "labels", "probe", "split", "write", "iemocap", "folders", "casia", "ravdess", "esd",
+                    "merge", "views", "demo_layouts", "cli"]
+
+
+def test_manifest_modules_import_only_earlier_ones_and_name_their_notebook():
+    import ast
+    import importlib
+    pkg = Path(manifest.__file__).parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(MANIFEST_MODULES)
+    for k, name in enumerate(MANIFEST_MODULES):
+        tree = ast.parse((pkg / f"{name}.py").read_text(encoding="utf-8"))
+        siblings = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert siblings <= set(MANIFEST_MODULES[:k]), f"manifest/{name}.py imports a later stage: {siblings}"
+        doc = ast.get_docstring(tree) or ""
+        assert "notebook" in doc, f"manifest/{name}.py: the docstring names no notebook"
+        mod = importlib.import_module(f"ser_helpers.manifest.{name}")
+        public = [n for n, v in vars(mod).items() if not n.startswith("_") and getattr(v, "__module__", None) == mod.__name__]
+        missing = [n for n in public if getattr(manifest, n, None) is not getattr(mod, n)]
+        assert not missing, f"ser_helpers.manifest does not re-export {missing} of manifest/{name}.py"

@@ -227,3 +227,39 @@ def test_separability_measure_runs_on_smoke(smoke, capsys):
         assert set(res[name]) >= {"all", "en", "zh", "en_impro", "en_script"}
         assert all(0.0 <= v <= 1.0 for v in res[name].values())
     assert "fusion" in capsys.readouterr().out
+
+
+def test_word_lists_are_package_data_and_every_template_slot_has_fillers():
+    import tomllib
+    from importlib import resources
+
+    from ser_helpers.corpus import words
+    root = Path(__file__).parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = sorted(p.name for p in resources.files("ser_helpers.corpus").joinpath("words").iterdir()
+                   if p.name.endswith(".json"))
+    assert files == ["en.json", "zh.json"] and globs["ser_helpers.corpus"] == ["words/*.json"]
+    for lang, templates, slots in (("en", synth.EN_TEMPLATES, synth.EN_SLOTS), ("zh", synth.ZH_TEMPLATES, synth.ZH_SLOTS)):
+        assert words.load_words(lang)["templates"] == templates
+        assert {c for shares in synth.WORDING.values() for c in shares} <= set(templates)
+        for category, tpls in templates.items():
+            for tpl in tpls:
+                for slot in re.findall(r"\{(\w+)\}", tpl):
+                    options = synth.EN_OPENERS if (slot == "o" and lang == "en") else slots.get(slot)
+                    assert options, f"words/{lang}.json: template {tpl!r} names slot {slot!r} with no fillers"
+        assert set(synth.KEY_OPENERS[lang]) <= set(templates)
+
+
+def test_corpus_modules_import_only_earlier_ones_and_name_their_notebook():
+    import ast
+
+    from ser_helpers import corpus
+    order = ["settings", "words", "plan", "espeak", "layout", "synth", "views", "separability", "cli"]
+    pkg = Path(corpus.__file__).parent
+    assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for k, name in enumerate(order):
+        tree = ast.parse((pkg / f"{name}.py").read_text(encoding="utf-8"))
+        siblings = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert siblings <= set(order[:k]), f"corpus/{name}.py imports a later stage: {siblings}"
+        assert "notebook 00" in (ast.get_docstring(tree) or ""), f"corpus/{name}.py: the docstring names no notebook"
+    assert all(getattr(synth, n) is getattr(corpus, n) for n in corpus.__all__)
