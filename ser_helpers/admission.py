@@ -120,7 +120,7 @@ class AdmissionSettings:
         env = os.environ if env is None else env
         return cls(workers=_env_number(env, "SER_WORKERS", cls.workers, int, 1),
                    max_queue=_env_number(env, "SER_MAX_QUEUE", cls.max_queue, int, 0),
-                   request_timeout_sec=_env_number(env, "SER_REQUEST_TIMEOUT_SEC", cls.request_timeout_sec, float, 1),
+                   request_timeout_sec=_env_number(env, "SER_REQUEST_TIMEOUT_SEC", cls.request_timeout_sec, float, 0.1),
                    body_timeout_sec=_env_number(env, "SER_BODY_TIMEOUT_SEC", cls.body_timeout_sec, float, 1),
                    decode_budget_mb=_env_number(env, "SER_DECODE_BUDGET_MB", cls.decode_budget_mb, float, 16))
 
@@ -237,7 +237,10 @@ class Header:
 
 def _clean(msg: str) -> str:
     msg = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the upload", msg)
-    return re.sub(r"^Error opening (the upload|[^:]*): ", "", msg).strip()
+    msg = re.sub(r"^Error opening (the upload|[^:]*): ", "", msg).strip()
+    if msg.startswith("File does not exist or is not a regular file"):  # libsndfile's words for a bad stream
+        msg = "not a recognised or complete audio stream"
+    return msg
 
 
 def probe(sf_file) -> Header:
@@ -360,6 +363,14 @@ def check_form(form, names: Iterable[str]) -> None:
 
 
 # ----------------------------------------------------------------------------- the ASGI middleware
+_current_middleware: "AdmissionMiddleware | None" = None
+
+
+def stats() -> dict | None:
+    """The admission counters of this process's middleware (shown by /health), None before the first request."""
+    return _current_middleware.stats() if _current_middleware is not None else None
+
+
 async def _send_json(send, status: int, detail: str, headers: Mapping[str, str] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -380,9 +391,12 @@ class AdmissionMiddleware:
         self.running = 0
         self.served = 0
         self.refused_busy = 0
+        self.dropped = 0          # requests whose client went away; their work was stopped
         self._sem: asyncio.Semaphore | None = None
         self._ema_sec = 1.0
         set_decode_budget(self.settings.decode_budget_mb)
+        global _current_middleware
+        _current_middleware = self
 
     @property
     def capacity(self) -> int:
@@ -390,7 +404,8 @@ class AdmissionMiddleware:
 
     def stats(self) -> dict:
         return {"inFlight": self.in_flight, "running": self.running, "workers": self.settings.workers,
-                "maxQueue": self.settings.max_queue, "refusedBusy": self.refused_busy,
+                "maxQueue": self.settings.max_queue, "refusedBusy": self.refused_busy, "served": self.served,
+                "dropped": self.dropped, "requestTimeoutSec": self.settings.request_timeout_sec,
                 "decodeBudgetMb": round(_budget.total / 1048576, 1),
                 "decodePeakMb": round(_budget.peak / 1048576, 1)}
 
@@ -511,6 +526,7 @@ class AdmissionMiddleware:
                 _ticket.reset(token)
                 self.running -= 1
                 self.served += 1
+                self.dropped += ticket.cancelled
                 self._ema_sec = 0.8 * self._ema_sec + 0.2 * (time.monotonic() - t0)
         finally:
             if acquired:
@@ -522,5 +538,5 @@ class AdmissionMiddleware:
 
 __all__ = ["RequestError", "echo", "ensure_finite", "is_finite_tree", "AdmissionSettings", "Ticket", "checkpoint",
            "predict_in_chunks", "DecodeBudget", "decode_budget", "set_decode_budget", "Header", "probe",
-           "check_header", "tame_peak", "decode_upload", "check_analysed", "check_form", "AdmissionMiddleware",
+           "check_header", "tame_peak", "decode_upload", "check_analysed", "check_form", "AdmissionMiddleware", "stats",
            "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE", "MAX_CHANNELS", "ANALYSED_FACTOR"]

@@ -230,7 +230,9 @@ def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = S
     start = 0
     while True:
         end = min(start + seg, n_samples)
-        if bounds and end - start < min_tail:
+        # only the trailing piece may join the previous window (segments shorter than MIN_TAIL_MS must not
+        # all merge into one window over the whole clip)
+        if bounds and end == n_samples and end - start < min(min_tail, seg):
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))
@@ -680,7 +682,7 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
 
     @app_.get("/health")
     async def health(request: Request):
-        return _svc(request).health()
+        return {**_svc(request).health(), "admission": admission.stats()}
 
     @app_.get("/warmup")
     async def warmup(request: Request):
