@@ -263,6 +263,44 @@ def check_header(h: Header, name: str, max_duration_sec: float | None) -> None:
                                 f"{max_duration_sec:g} s")
 
 
+PEEK_BYTES = 1 << 20
+
+
+def peek_refusal(body: bytes, content_type: str, max_duration_sec: float | None) -> RequestError | None:
+    """Probe the audio header of the multipart part named `file` in a raw body (no form parsing, no queue):
+    the refusal `check_header` gives from the first MB of the part, or None (also when nothing can be said;
+    the full decode then decides). Lets a hostile header be refused in milliseconds even under load."""
+    import soundfile as sf
+    m = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not m or "multipart/form-data" not in (content_type or "").lower():
+        return None
+    start = body.find(b'name="file"')
+    if start < 0:
+        return None
+    head_end = body.find(b"\r\n\r\n", start)
+    if head_end < 0:
+        return None
+    disposition = body[body.rfind(b"\r\n", 0, start) + 2:body.find(b"\r\n", start)]
+    fm = re.search(rb'filename="([^"]*)"', disposition)
+    name = f"upload {echo(fm.group(1).decode('utf-8', 'replace'))}" if fm else "upload"
+    payload = body[head_end + 4:head_end + 4 + PEEK_BYTES]
+    end = payload.find(b"\r\n--" + m.group(1).encode("latin-1"))
+    if end >= 0:
+        payload = payload[:end]
+    try:
+        with sf.SoundFile(io.BytesIO(payload)) as f:
+            h = probe(f)
+    except Exception:  # noqa: BLE001 - not enough to say anything: the full decode reports it
+        return None
+    if end < 0 and h.format not in ("WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF"):
+        h = Header(h.samplerate, h.channels, None, h.format, h.subtype)  # a cut stream: its length means nothing
+    try:
+        check_header(h, name, max_duration_sec)
+    except RequestError as exc:
+        return exc
+    return None
+
+
 def tame_peak(y: np.ndarray) -> np.ndarray:
     """Scale a clip whose peak is above 1 (loud float audio) down to peak 1, in float64; float32 out."""
     y = np.asarray(y)
@@ -445,6 +483,7 @@ class AdmissionMiddleware:
 
     async def _admitted(self, scope, receive, send, arrived, limit, limit_mb):
         s = self.settings
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         # 1. the body, counted as it arrives (nothing reaches the app, the form parser or the disk before)
         chunks, total = [], 0
         body_deadline = arrived + s.body_timeout_sec
@@ -469,21 +508,37 @@ class AdmissionMiddleware:
                 break
         body = b"".join(chunks)
         del chunks
+        # 2. a hostile audio header is refused now, before the queue (the full decode checks it again)
+        svc = getattr(getattr(scope.get("app"), "state", None), "ser", None)
+        if scope.get("path") != "/warmup":
+            refusal = peek_refusal(body, headers.get("content-type", ""),
+                                   float(svc.settings.max_duration_sec) if svc is not None else None)
+            if refusal is not None:
+                await _send_json(send, refusal.status, str(refusal))
+                return
         ticket = Ticket(arrived + s.request_timeout_sec, s.request_timeout_sec)
         gone = asyncio.Event()
+        answered = False
+
+        async def send_watched(message):
+            nonlocal answered
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                answered = True
+            await send(message)
 
         async def watch():
             while True:
                 m = await receive()
                 if m["type"] == "http.disconnect":
-                    ticket.cancel()
+                    if not answered:  # (the server also reports a disconnect once the answer is out)
+                        ticket.cancel()
                     gone.set()
                     return
 
         watcher = asyncio.ensure_future(watch())
         acquired = False
         try:
-            # 2. wait for a worker slot, within the deadline, unless the client goes
+            # 3. wait for a worker slot, within the deadline, unless the client goes
             acq = asyncio.ensure_future(self._sem.acquire())
             gone_wait = asyncio.ensure_future(gone.wait())
             done, _ = await asyncio.wait({acq, gone_wait}, timeout=max(0.0, ticket.remaining()),
@@ -505,7 +560,7 @@ class AdmissionMiddleware:
                                             f"of {s.request_timeout_sec:g} s; retry later",
                                  {"Retry-After": self.retry_after()})
                 return
-            # 3. run the app on the counted body; its receive() then waits for the disconnect
+            # 4. run the app on the counted body; its receive() then waits for the disconnect
             sent = False
 
             async def replay():
@@ -521,7 +576,7 @@ class AdmissionMiddleware:
             t0 = time.monotonic()
             token = _ticket.set(ticket)
             try:
-                await self.app(scope, replay, send)
+                await self.app(scope, replay, send_watched)
             finally:
                 _ticket.reset(token)
                 self.running -= 1

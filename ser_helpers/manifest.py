@@ -11,6 +11,7 @@ columns `speaker,language,source_dataset,transcript` where known. Labels are IEM
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import random
@@ -183,7 +184,12 @@ def _check_rows_audio(rows: list[dict], min_duration_sec: float, check_audio: bo
 
 def read_transcripts_csv(path: Path) -> dict[str, dict]:
     """`transcripts.csv` sidecar (`file_id,speaker,emotion,text`) -> {file_id: row}."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from .common import not_utf8
+        raise not_utf8(path, exc, "transcript sidecar") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         need = {"file_id", "text"}
         if not reader.fieldnames or not need <= set(reader.fieldnames):
