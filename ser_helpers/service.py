@@ -987,7 +987,9 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the SER HTTP service (POST /ser/analyze, /health, /warmup)",
                               description="Serve the trained audio model over HTTP. Flags override the SER_* "
                                           "environment variables; unset flags fall back to them.")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1: keep it, behind a reverse proxy that authenticates; "
+                        "the service has no authentication of its own)")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--engine", default=None, help="SER_ENGINE (hf_wav2vec2)")
     p.add_argument("--model-dir", default=None, help="SER_HF_MODEL_DIR: a best_model dir")

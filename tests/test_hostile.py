@@ -29,6 +29,7 @@ import pytest
 import soundfile as sf
 
 from ser_helpers import admission, service as svc
+from ser_helpers.audio import AudioError
 from test_service import fusion_dir, make_model, models, speechlike, without_latency  # noqa: F401 (fixtures)
 
 MB = 1024 * 1024
@@ -590,3 +591,19 @@ def _try(fn, *args, **kw):
         return fn(*args, **kw)
     except Exception as exc:  # noqa: BLE001 - the server was killed under it
         return exc
+
+
+# ----------------------------------------------------------------------------- the CLI side (ser predict/evaluate read files)
+def test_cli_loader_reads_pipe_flac_and_tames_loud_float(tmp_path):
+    from ser_helpers.audio import audio_duration, load_audio
+    x = good_clip(2.5, seed=11)
+    normal, piped, loud = tmp_path / "a.flac", tmp_path / "piped.flac", tmp_path / "loud.wav"
+    normal.write_bytes(enc(x, fmt="FLAC"))
+    piped.write_bytes(pipe_flac(enc(x, fmt="FLAC")))
+    np.testing.assert_array_equal(load_audio(piped), load_audio(normal))
+    assert audio_duration(piped) == pytest.approx(2.5)
+    loud.write_bytes(enc(x.astype(np.float64) * 1e30, subtype="DOUBLE"))
+    y = load_audio(loud)
+    assert np.isfinite(y).all() and np.abs(y).max() == pytest.approx(1.0)
+    with pytest.raises(AudioError, match="over the limit of 1 s"):
+        load_audio(piped, max_duration_sec=1.0)
