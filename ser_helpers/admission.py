@@ -48,6 +48,7 @@ BLOCK_SAMPLES = 1 << 20          # samples (frames x channels) decoded per block
 MULTIPART_OVERHEAD_BYTES = 256 * 1024
 GUARDED_PATHS = ("/ser/analyze", "/asr/transcribe", "/warmup")
 INFERENCE_CHUNK = 32             # segments per model call between checkpoints (a multiple of the batch size)
+MAX_CALL_SAMPLES = 8 * 15 * SAMPLE_RATE  # audio per model call (8 x 15 s, as in evaluation); longer segments: fewer per call
 
 
 # ----------------------------------------------------------------------------- errors and echoes
@@ -164,11 +165,15 @@ def checkpoint() -> None:
 
 
 def predict_in_chunks(predict, clips: list[np.ndarray], n_labels: int | None = None,
-                      chunk: int = INFERENCE_CHUNK) -> np.ndarray:
+                      chunk: int = INFERENCE_CHUNK, max_call_samples: int = MAX_CALL_SAMPLES) -> np.ndarray:
     """`predict(clips)` in chunks with a checkpoint before each; the chunks follow the classifier's own
     length order (stable sort, `chunk` a multiple of its batch size), so the batches and the numbers are the
-    ones a single call gives."""
+    ones a single call gives. Segments so long that `chunk` of them would exceed `max_call_samples` go in
+    calls of fewer (so one batch of 60 s segments cannot take gigabytes of attention memory)."""
     n = len(clips)
+    longest = max((len(c) for c in clips), default=0)
+    if longest * min(chunk, 8) > max_call_samples:
+        chunk = max(1, max_call_samples // max(1, longest))
     order = np.argsort([len(c) for c in clips], kind="stable")
     out = None
     for i in range(0, n, chunk):

@@ -25,7 +25,6 @@ import io
 import logging
 import math
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -257,16 +256,6 @@ def _model_name(model_dir: str) -> str:
     """What /health shows for a model dir: its folder name (parent/best_model for a best_model dir), no path."""
     path = Path(model_dir)
     return f"{path.parent.name}/{path.name}" if path.name == "best_model" else path.name
-
-
-def _header_duration(data: bytes) -> float | None:
-    """Duration from the file header without decoding (None when the header says nothing usable)."""
-    import soundfile as sf
-    try:
-        info = sf.info(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - undecodable: decode_audio reports it
-        return None
-    return info.frames / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
 
 
 def parse_int_field(name: str, raw, default: int) -> int:

@@ -104,20 +104,19 @@ def raw_request(host: str, port: int, head: bytes, body_parts, timeout: float = 
             sent += len(part)
         data = b""
         sock.settimeout(timeout)
-        with np.errstate():
-            while True:
-                try:
-                    chunk = sock.recv(65536)
-                except (ConnectionResetError, socket.timeout):
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            data += chunk
+            if b"\r\n\r\n" in data:
+                head_part, _, rest = data.partition(b"\r\n\r\n")
+                m = re.search(rb"content-length: *(\d+)", head_part, re.I)
+                if m and len(rest) >= int(m.group(1)):
                     break
-                if not chunk:
-                    break
-                data += chunk
-                if b"\r\n\r\n" in data:
-                    head_part, _, rest = data.partition(b"\r\n\r\n")
-                    m = re.search(rb"content-length: *(\d+)", head_part, re.I)
-                    if m and len(rest) >= int(m.group(1)):
-                        break
     finally:
         sock.close()
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
@@ -607,3 +606,19 @@ def test_cli_loader_reads_pipe_flac_and_tames_loud_float(tmp_path):
     assert np.isfinite(y).all() and np.abs(y).max() == pytest.approx(1.0)
     with pytest.raises(AudioError, match="over the limit of 1 s"):
         load_audio(piped, max_duration_sec=1.0)
+
+
+def test_inference_chunks_keep_the_batches_and_bound_long_segments():
+    calls = []
+
+    def fake_predict(clips):
+        calls.append([len(c) for c in clips])
+        return np.stack([np.full(4, len(c), float) for c in clips])
+
+    clips = [np.zeros(8 * 16000)] * 40 + [np.zeros(3 * 16000)]
+    out = admission.predict_in_chunks(fake_predict, clips)
+    assert out[:, 0].tolist() == [len(c) for c in clips]
+    assert [len(c) for c in calls] == [32, 9] and calls[0][0] == 3 * 16000  # the classifier's own length order
+    calls.clear()
+    admission.predict_in_chunks(fake_predict, [np.zeros(60 * 16000)] * 5)
+    assert [len(c) for c in calls] == [2, 2, 1]  # 60 s segments: at most 120 s of audio per call
