@@ -177,6 +177,7 @@ def main(argv=None) -> int:
         pid = proc.proc.pid
         url = proc.url
         time.sleep(1.0)
+        at_start = {p.name for p in server_tmp.iterdir()}  # e.g. torch's own cache dir, made at start-up
         idle_rss = rss_of(pid)
         # -- the two single-shot targets, measured before the soak
         refusals = []
@@ -273,7 +274,7 @@ def main(argv=None) -> int:
             t.join()
         wall = time.perf_counter() - t_start
         adm = httpx.get(url + "/health", timeout=10, trust_env=False).json().get("admission")
-        leftovers = [p.name for p in server_tmp.iterdir()]
+        leftovers = sorted({p.name for p in server_tmp.iterdir()} - at_start)
 
     peak = max(rss_samples) if rss_samples else float("nan")
     n5xx = sum(c for s, c in statuses.items() if isinstance(s, int) and s >= 500 and s != 503)

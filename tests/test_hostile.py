@@ -71,10 +71,17 @@ def upload(url: str, data: bytes, filename: str = "clip.wav", **form) -> httpx.R
 
 
 def assert_clean(server, tmpdir: Path) -> None:
-    """/health answers and the server wrote nothing (left) in its temp dir."""
+    """/health answers and no request left anything in the server's temp dir (beyond what start-up made,
+    e.g. torch's own cache folder)."""
     r = httpx.get(server.url + "/health", timeout=10)
     assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert [p.name for p in tmpdir.iterdir()] == []
+    at_start = getattr(server, "tmp_at_start", set())
+    assert sorted({p.name for p in tmpdir.iterdir()} - at_start) == []
+
+
+def started(proc, tmpdir: Path):
+    proc.tmp_at_start = {p.name for p in tmpdir.iterdir()}
+    return proc
 
 
 def assert_refused(r: httpx.Response, status: int, *words: str) -> str:
@@ -144,7 +151,7 @@ def server_tmp(tmp_path_factory) -> Path:
 def server(models, server_tmp):
     """Default limits (25 MB, 600 s); one worker and a queue of 2 so that a burst fills it."""
     with svc.ServerProcess(_env(models["a"], server_tmp)) as proc:
-        yield proc
+        yield started(proc, server_tmp)
 
 
 @pytest.fixture
@@ -481,6 +488,7 @@ def test_warmup_does_no_work_for_strangers(hostile):
 # ----------------------------------------------------------------------------- deadline (own server)
 def test_request_deadline_answers_503(models, tmp_path):
     with svc.ServerProcess(_env(models["a"], tmp_path, SER_REQUEST_TIMEOUT_SEC="0.3", SER_WARMUP="0")) as proc:
+        started(proc, tmp_path)
         heavy = enc(np.tile(good_clip(2.0), 120))
         r = upload(proc.url, heavy, segment_ms=250, overlap_ms=125)
         assert_refused(r, 503, "deadline of 0.3 s")
@@ -495,6 +503,7 @@ def test_request_deadline_answers_503(models, tmp_path):
 def fusion_server(models, fusion_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fusion_tmpdir")
     with svc.ServerProcess(_env(models["a"], tmp, SER_FUSION_DIR=str(fusion_dir))) as proc:
+        started(proc, tmp)
         proc.tmpdir = tmp
         yield proc
 
@@ -579,6 +588,7 @@ def test_killed_mid_request_then_restarted_answers_identically(models, tmp_path)
         worker.join(60)
         assert isinstance(box.get("r"), Exception) or box["r"].status_code == 200
     with svc.ServerProcess(env) as second:
+        started(second, tmp_path)
         again = upload(second.url, data, **form)
         assert again.status_code == 200
         assert without_latency(again.json()) == without_latency(reference.json())
