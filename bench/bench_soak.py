@@ -128,6 +128,12 @@ def pct(values, q):
 
 
 def rss_of(pid: int) -> int:
+    """Resident set size in bytes (/proc on Linux, else psutil)."""
+    status = Path(f"/proc/{pid}/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
     import psutil
     return psutil.Process(pid).memory_info().rss
 
