@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .common import (LABELS, SAMPLE_RATE, SERError, atomic_dir, label_map, read_manifest, resolve_device,
+from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atomic_dir, check_splits, label_map,
+                     read_manifest, resolve_device,
                      set_seed, write_json_atomic, write_text_atomic)
 from .inference import load_pretrained, normalize_clip, padding_invariant_logits, MIN_SAMPLES
 
@@ -403,7 +404,8 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
                    disable_class_weighted_loss: bool = False, resume: bool = False, lr_scheduler: str = "linear",
                    max_steps: int | None = None, length_grouped: bool = True, progress: bool = True,
                    head_only: bool = False, train_projector: bool = False, plots: bool = True,
-                   keep_checkpoints: bool = False, callbacks: Sequence | None = None) -> TrainResult:
+                   keep_checkpoints: bool = False, callbacks: Sequence | None = None,
+                   allow_split_overlap: bool = False) -> TrainResult:
     """Fine-tune a wav2vec2 sequence classifier; write best_model/, train_report.json, label_map.json,
     val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots.
 
@@ -439,6 +441,8 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
     for split, src in (("train", train_manifest), ("val", val_manifest), ("test", test_manifest)):
         if split in frames:
             frames[split].attrs["manifest"] = str(src)
+    split_check = check_splits(frames, allow_split_overlap, {"train": str(train_manifest), "val": str(val_manifest),
+                                                             "test": str(test_manifest)})
     if sw_map:
         unknown = sorted(set(sw_map) - set(frames["train"]["source_dataset"]))
         if unknown:
@@ -555,6 +559,7 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         model.config.label2id = dict(lm["label2id"])
         n_samples = int(state.global_step * batch_size * gradient_accumulation * world)
         report = {
+            "split_check": split_check,
             "config": {"train_manifest": str(train_manifest), "val_manifest": str(val_manifest),
                        "test_manifest": str(test_manifest or ""), "base_model": str(base_model),
                        "base_model_is_random_init": bool(random_init), "output_dir": str(output_dir),
@@ -722,6 +727,7 @@ def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--patience", type=int, default=3)
     p.add_argument("--max-duration-sec", type=float, default=15.0)
+    add_split_overlap_flag(p)
     if head:
         p.add_argument("--base-model", required=True, help="a trained model dir (best_model/)")
         p.add_argument("--epochs", type=float, default=8)
@@ -757,7 +763,7 @@ def _train_kwargs(args) -> dict:
             "weight_decay", "warmup_ratio", "gradient_accumulation", "patience", "num_workers", "log_interval",
             "seed", "freeze_feature_encoder", "freeze_feature_encoder_epochs", "fp16", "bf16", "source_weight_map",
             "source_language_map", "device", "disable_class_weighted_loss", "resume", "lr_scheduler", "max_steps",
-            "length_grouped", "keep_checkpoints"]
+            "length_grouped", "keep_checkpoints", "allow_split_overlap"]
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 
@@ -790,7 +796,8 @@ def _cmd_adapt(args) -> int:
                                        epochs=args.epochs, batch_size=args.batch_size,
                                        learning_rate=args.learning_rate, weight_decay=args.weight_decay,
                                        warmup_ratio=args.warmup_ratio, patience=args.patience, seed=args.seed,
-                                       device=args.device, train_projector=args.train_projector))
+                                       device=args.device, train_projector=args.train_projector,
+                                       allow_split_overlap=args.allow_split_overlap))
     return 0
 
 

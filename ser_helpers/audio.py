@@ -75,19 +75,68 @@ def prepare_array(data: np.ndarray, sr: int, name: str = "<array>", target_sr: i
     if sr is None or int(sr) <= 0:
         raise AudioError(f"{name}: invalid sample rate {sr!r}")
     mono = to_mono_float32(data)
+    if np.all(np.isfinite(mono)):
+        mono = tame_peak(mono)
     validate(mono, int(sr), name, max_duration_sec, min_duration_sec, allow_silent)
     return resample(mono, int(sr), target_sr)
 
 
-def _read(src, name: str):
+#: libsndfile reports SF_COUNT_MAX frames when the header has no length (a FLAC or wav written to a pipe)
+UNKNOWN_FRAMES = 1 << 62
+#: an unknown length is read in blocks up to this many seconds when no duration limit is given
+UNKNOWN_LENGTH_CAP_SEC = 3600.0
+
+
+def read_block(f: "sf.SoundFile", frames: int, dtype: str = "float32") -> np.ndarray:
+    """Up to `frames` frames (frames x channels) from an open SoundFile, straight from libsndfile: unlike
+    `SoundFile.read` it never seeks, so it also reads a stream whose header has no length."""
+    out = np.empty((int(frames), f.channels), dtype=dtype)
+    ctype = {"float32": "float", "float64": "double"}[dtype]
+    n = getattr(sf._snd, f"sf_readf_{ctype}")(f._file, sf._ffi.cast(f"{ctype} *", out.ctypes.data), int(frames))
+    err = sf._snd.sf_error(f._file)
+    if err:
+        raise RuntimeError(sf._ffi.string(sf._snd.sf_error_number(err)).decode("utf-8", "replace"))
+    return out[:n]
+
+
+def _read(src, name: str, max_duration_sec: float | None = None):
+    """soundfile read as float32; a stream whose header has no length is read block by block up to the limit."""
     try:
-        data, sr = sf.read(src, dtype="float32", always_2d=False)
+        with sf.SoundFile(src) as f:
+            if 0 <= f.frames < UNKNOWN_FRAMES:
+                data = f.read(dtype="float32", always_2d=False)
+            else:
+                cap = int((max_duration_sec or UNKNOWN_LENGTH_CAP_SEC) * f.samplerate) + 1
+                block, parts, total = max(1024, (1 << 20) // max(1, f.channels)), [], 0
+                while True:
+                    chunk = read_block(f, block)
+                    total += chunk.shape[0]
+                    if total > cap:
+                        raise AudioError(f"{name}: audio is over the limit of {cap / f.samplerate:.0f} s "
+                                         f"(its header gives no length; reading stopped there)")
+                    parts.append(chunk)
+                    if chunk.shape[0] < block:
+                        break
+                data = np.concatenate(parts)
+                data = data[:, 0] if data.shape[1] == 1 else data
+            sr = f.samplerate
+    except AudioError:
+        raise
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         msg = str(exc).strip() or exc.__class__.__name__
         msg = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the upload", msg)
         msg = re.sub(r"^Error opening (the upload|[^:]*): ", "", msg)
         raise AudioError(f"{name}: cannot decode audio ({msg})") from exc
     return data, sr
+
+
+def tame_peak(data: np.ndarray) -> np.ndarray:
+    """Loud float audio (peak above 1, e.g. samples x 1e30) scaled to peak 1 in float64, so later float32
+    arithmetic (the feature extractor's variance) cannot overflow; other clips are returned unchanged."""
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak > 1.0 and np.isfinite(peak):
+        return (np.asarray(data, dtype=np.float64) / peak).astype(np.float32)
+    return data
 
 
 def load_audio(path: str | os.PathLike, target_sr: int = SAMPLE_RATE,
@@ -105,15 +154,15 @@ def load_audio(path: str | os.PathLike, target_sr: int = SAMPLE_RATE,
     if max_duration_sec is not None:
         try:
             info = sf.info(str(path))
-            if info.samplerate > 0 and info.frames / info.samplerate > max_duration_sec:
+            if info.samplerate > 0 and info.frames < UNKNOWN_FRAMES and info.frames / info.samplerate > max_duration_sec:
                 raise AudioError(f"{name}: audio is {info.frames / info.samplerate:.1f} s long, "
                                  f"over the limit of {max_duration_sec:g} s")
         except AudioError:
             raise
         except Exception:  # undecodable: _read reports it
             pass
-    data, sr = _read(str(path), name)
-    mono = to_mono_float32(data)
+    data, sr = _read(str(path), name, max_duration_sec)
+    mono = tame_peak(to_mono_float32(data))
     validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
     return resample(mono, sr, target_sr)
 
@@ -127,15 +176,15 @@ def decode_audio(data: bytes, name: str = "<upload>", target_sr: int = SAMPLE_RA
     if max_duration_sec is not None:
         try:
             info = sf.info(io.BytesIO(data))
-            if info.samplerate > 0 and info.frames / info.samplerate > max_duration_sec:
+            if info.samplerate > 0 and info.frames < UNKNOWN_FRAMES and info.frames / info.samplerate > max_duration_sec:
                 raise AudioError(f"{name}: audio is {info.frames / info.samplerate:.1f} s long, "
                                  f"over the limit of {max_duration_sec:g} s")
         except AudioError:
             raise
         except Exception:
             pass
-    arr, sr = _read(io.BytesIO(data), name)
-    mono = to_mono_float32(arr)
+    arr, sr = _read(io.BytesIO(data), name, max_duration_sec)
+    mono = tame_peak(to_mono_float32(arr))
     validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
     return resample(mono, sr, target_sr)
 
@@ -148,6 +197,8 @@ def audio_duration(path: str | os.PathLike) -> float:
         raise AudioError(f"{path}: cannot decode audio ({str(exc).strip()})") from exc
     if info.samplerate <= 0:
         raise AudioError(f"{path}: invalid sample rate {info.samplerate}")
+    if info.frames >= UNKNOWN_FRAMES:  # a stream written to a pipe: count by decoding
+        return len(_read(str(path), str(path))[0]) / float(info.samplerate)
     return info.frames / float(info.samplerate)
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import metrics as M
-from .common import LABELS, SAMPLE_RATE, SERError, atomic_dir, read_json, read_manifest, set_seed, write_json_atomic
+from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atomic_dir, check_splits, read_json,
+                     read_manifest, set_seed, write_json_atomic)
 
 FEATURE_VERSION = 2
 N_MFCC = 20
@@ -277,7 +278,8 @@ def _score(model: BaselineModel, X, y, meta, n_boot: int, seed: int, train_count
 def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="outputs/cpu/models/baseline/default",
                    seed: int = 42, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0,
                    c_grid: Sequence[float] = DEFAULT_C_GRID, f0_method: str = "yin", num_workers: int = 0,
-                   bootstrap: int = 1000, labels: Sequence[str] = LABELS) -> BaselineResult:
+                   bootstrap: int = 1000, labels: Sequence[str] = LABELS,
+                   allow_split_overlap: bool = False) -> BaselineResult:
     """Train the MFCC+prosody logistic-regression baseline; C is picked on val macro-F1; writes to `output_dir`:
     baseline_model.json, train_report.json (val/test metrics, C search, majority baseline), feature_cache.npz,
     {val,test}_predictions.csv, {val,test}_confusion_matrix.csv + PNG (counts and row-normalised)."""
@@ -294,6 +296,7 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
     if test_manifest:
         frames["test"] = read_manifest(test_manifest, labels)
         sources["test"] = str(test_manifest)
+    split_check = check_splits(frames, allow_split_overlap, sources)  # shared files/speakers refused
     cache = _load_cache(output_dir / CACHE_FILE)
     n_cached = len(cache)
     X, Y = {}, {}
@@ -327,7 +330,7 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
     report = {"model": "MFCC(+deltas)+prosody statistics -> standardized logistic regression (scikit-learn)",
               "C": model.C, "c_search": search, "selection": "C with the highest val macro-F1 (ties: smaller C)",
               "seed": seed, "sample_rate": sample_rate, "max_duration_sec": max_duration_sec, "f0_method": f0_method,
-              "n_features": len(names), "manifests": sources,
+              "n_features": len(names), "manifests": sources, "split_check": split_check,
               "rows": {s: int(len(df)) for s, df in frames.items()},
               "train_label_counts": {lab: int((Y["train"] == i).sum()) for i, lab in enumerate(labels)}}
     probs = {}
@@ -416,7 +419,8 @@ def _cmd_train_baseline(args: argparse.Namespace) -> int:
     c_grid = [float(c) for c in args.c_grid.split(",") if c.strip()] if args.c_grid else list(DEFAULT_C_GRID)
     res = train_baseline(args.train_manifest, args.val_manifest, args.test_manifest, args.output_dir, seed=args.seed,
                          sample_rate=args.sample_rate, max_duration_sec=args.max_duration_sec, c_grid=c_grid,
-                         f0_method=args.f0_method, num_workers=args.num_workers, bootstrap=args.bootstrap)
+                         f0_method=args.f0_method, num_workers=args.num_workers, bootstrap=args.bootstrap,
+                         allow_split_overlap=args.allow_split_overlap)
     r = res.report
     line = f"baseline C={r['C']:g}  val macro-F1 {r['val']['macro_f1']:.3f}"
     if "test" in r:
@@ -441,4 +445,5 @@ def register_cli(subparsers) -> None:
     p.add_argument("--f0-method", choices=["yin", "pyin"], default="yin")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
+    add_split_overlap_flag(p)
     p.set_defaults(func=_cmd_train_baseline)

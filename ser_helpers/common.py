@@ -131,9 +131,21 @@ def to_jsonable(obj):
     return obj
 
 
+def not_utf8(path, exc: UnicodeDecodeError, what: str = "file") -> "SERError":
+    """The one clear error for a text file that is not UTF-8 (names the file, the byte and where)."""
+    bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, (bytes, bytearray)) else "?"
+    return SERError(f"{path}: {what} is not UTF-8 text (byte 0x{bad} at offset {exc.start}); "
+                    f"re-save it as UTF-8")
+
+
 def read_json(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc, "JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise SERError(f"{path}: not valid JSON ({exc})") from None
 
 
 # ----------------------------------------------------------------------------- seeds, devices
@@ -175,6 +187,8 @@ def read_manifest(path: str | os.PathLike, labels: Iterable[str] | None = None):
     try:
         df = pd.read_csv(path, dtype={"path": str, "label": str, "source_label": str}, keep_default_na=False,
                          na_values=[""])
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc, "manifest CSV") from None
     except Exception as exc:  # noqa: BLE001
         raise SERError(f"{path}: cannot read manifest CSV ({exc})") from exc
     missing = [c for c in ("path", "label") if c not in df.columns]
@@ -189,3 +203,73 @@ def read_manifest(path: str | os.PathLike, labels: Iterable[str] | None = None):
         if unknown:
             raise SERError(f"{path}: unknown label(s) {unknown} in column 'label' (expected {sorted(labels)})")
     return df
+
+
+# ----------------------------------------------------------------------------- split hygiene
+def _speaker_keys(df) -> set:
+    """(source_dataset, speaker) pairs of a split (speaker ids are only unique within a dataset)."""
+    if "speaker" not in df.columns:
+        return set()
+    spk = df["speaker"].astype(str).str.strip()
+    src = df["source_dataset"].astype(str) if "source_dataset" in df.columns else [""] * len(df)
+    return {(s_, k) for s_, k in zip(src, spk) if k and k.lower() not in ("nan", "none", "unknown")}
+
+
+def check_splits(frames, allow_overlap: bool = False, sources=None, what: str = "manifest",
+                 only: str | None = None) -> dict:
+    """Refuse splits that share files (`path`) or speakers; warn about duplicate rows inside a split.
+
+    `frames` maps split name -> DataFrame (with `path`, optionally `speaker`/`source_dataset`). With
+    `allow_overlap` the overlap is only warned about; `only` limits the cross-split checks to pairs with that
+    split (e.g. the evaluated set against the model's training splits). Returns the record for the command's report json:
+    {"allow_split_overlap", "shared_files", "shared_speakers", "duplicate_rows", "ok"}. Used by every
+    training and evaluation command (train-wav2vec2, adapt-wav2vec2-head, train-baseline, evaluate-wav2vec2,
+    build-fusion-features, train-late-fusion, run-fusion-ablation, train-text-emotion)."""
+    sources = dict(sources or {})
+    names = [n for n, df in frames.items() if df is not None]
+    dup_rows, shared_files, shared_spk = {}, {}, {}
+    for n in names:
+        df = frames[n]
+        if "path" in df.columns:
+            dups = int(df.duplicated(subset=["path"]).sum())
+            if dups:
+                dup_rows[n] = dups
+                ex = df.loc[df.duplicated(subset=["path"], keep=False), "path"].iloc[0]
+                warnings.warn(f"{sources.get(n, n)}: {dups} duplicate row(s) in the {n} {what} "
+                              f"(same path, e.g. {ex}); each counts again in training and metrics", stacklevel=2)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if only is not None and only not in (a, b):
+                continue
+            pa = set(frames[a]["path"]) if "path" in frames[a].columns else set()
+            pb = set(frames[b]["path"]) if "path" in frames[b].columns else set()
+            common = sorted(pa & pb)
+            if common:
+                shared_files[f"{a}/{b}"] = len(common)
+            spk = sorted(_speaker_keys(frames[a]) & _speaker_keys(frames[b]))
+            if spk:
+                shared_spk[f"{a}/{b}"] = [k for _, k in spk][:20]
+    record = {"allow_split_overlap": bool(allow_overlap), "shared_files": shared_files,
+              "shared_speakers": shared_spk, "duplicate_rows": dup_rows,
+              "ok": not (shared_files or shared_spk)}
+    if shared_files or shared_spk:
+        parts = []
+        for pair, n in shared_files.items():
+            a, b = pair.split("/")
+            parts.append(f"{sources.get(a, a)} ({a}) and {sources.get(b, b)} ({b}) share {n} file(s)")
+        for pair, spk in shared_spk.items():
+            a, b = pair.split("/")
+            parts.append(f"{a} and {b} share speaker(s) {spk[:5]}{' ...' if len(spk) > 5 else ''}")
+        msg = "; ".join(parts)
+        if not allow_overlap:
+            raise SERError(f"splits are not independent: {msg}. Metrics on such splits are inflated; fix the "
+                           f"{what}s (speaker-independent splits) or pass --allow-split-overlap to go on anyway")
+        warnings.warn(f"--allow-split-overlap: going on although {msg}", stacklevel=2)
+    return record
+
+
+def add_split_overlap_flag(parser) -> None:
+    """`--allow-split-overlap` on a training/evaluation command (see `check_splits`)."""
+    parser.add_argument("--allow-split-overlap", action="store_true",
+                        help="go on (with a warning, recorded in the report) when the splits share files or "
+                             "speakers; refused by default")

@@ -20,7 +20,8 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import metrics as M
-from .common import SAMPLE_RATE, SERError, display_name, read_json, read_manifest, write_csv_atomic, write_json_atomic
+from .common import (SAMPLE_RATE, SERError, add_split_overlap_flag, check_splits, display_name, read_json,
+                     read_manifest, write_csv_atomic, write_json_atomic)
 
 BREAKDOWN_COLUMNS = ("language", "dialog_type", "speaker")
 PREDICTION_META_COLUMNS = ("language", "speaker", "dialog_type")
@@ -99,6 +100,27 @@ def _counts_from(report, labels: Sequence[str]):
                 and all(isinstance(v, (int, float)) for v in c.values()):
             return {lab: float(c.get(lab, 0)) for lab in labels}
     return None
+
+
+def _training_frames(model_dir, train_manifest=None) -> dict:
+    """The model's training splits (the explicit train manifest, else the train/val manifests named in the
+    train_report.json beside the model) that still exist, for the evaluated-vs-training overlap check."""
+    out = {}
+    if train_manifest:
+        out["train"] = read_manifest(train_manifest)
+    for folder in (Path(model_dir), Path(model_dir).parent):
+        report = folder / "train_report.json"
+        if out or not report.exists():
+            continue
+        try:
+            cfg = read_json(report).get("config", {})
+        except Exception:  # noqa: BLE001 - an unreadable report: nothing to compare with
+            continue
+        for split in ("train", "val"):
+            path = cfg.get(f"{split}_manifest") if isinstance(cfg, Mapping) else None
+            if path and Path(path).exists():
+                out[split] = read_manifest(path)
+    return out
 
 
 def train_label_distribution(model_dir, labels: Sequence[str], train_manifest: str | os.PathLike | None = None):
@@ -203,7 +225,8 @@ def _save_confusion(path: Path, cm, labels, title: str) -> list[Path]:
 def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0,
                       batch_size: int = 8, num_workers: int = 0, device: str = "auto", output_json=None,
                       output_predictions_csv=None, output_confusion_csv=None, train_manifest=None,
-                      bootstrap: int = 1000, seed: int = 0, classifier=None, progress: bool = True) -> EvalResult:
+                      bootstrap: int = 1000, seed: int = 0, classifier=None, progress: bool = True,
+                      allow_split_overlap: bool = False) -> EvalResult:
     """Evaluate `model_dir` (a best_model/ dir or its parent) on `manifest`; write the outputs that are asked for:
     metrics JSON, predictions CSV (path,label,prediction,prob_<label>...,confidence + language/speaker/dialog_type)
     and the confusion CSV with two PNG heatmaps beside it (`<stem>.png` counts, `<stem>_normalized.png` rows)."""
@@ -213,6 +236,8 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
     t0 = time.perf_counter()
     manifest_name = str(manifest)
     df = read_manifest(manifest)
+    split_check = check_splits({"evaluated": df, **_training_frames(model_dir, train_manifest)}, allow_split_overlap,
+                               {"evaluated": manifest_name}, only="evaluated")  # no training file/speaker in it
     check_audio_files(df, manifest_name)
     clf = classifier if classifier is not None else AudioClassifier.load(model_dir, device=device)
     labels = list(clf.labels)
@@ -245,6 +270,7 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
     counts, source = train_label_distribution(clf.model_dir or model_dir, labels, train_manifest)
     m = compute_metrics(y, probs, labels, df, bootstrap, seed, counts, source)
     meta = {"model_dir": str(clf.model_dir or model_dir), "manifest": str(Path(manifest).resolve()),
+            "split_check": split_check,
             "num_samples": int(len(df)), "labels": labels, "sample_rate": int(sample_rate),
             "max_duration_sec": max_duration_sec, "clips_cut_to_max_duration": int(n_cut),
             "batch_size": int(batch_size), "device": str(clf.device),
@@ -413,7 +439,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                             num_workers=args.num_workers, device=args.device, output_json=args.output_json or None,
                             output_predictions_csv=args.output_predictions_csv or None,
                             output_confusion_csv=args.output_confusion_csv or None,
-                            train_manifest=args.train_manifest or None, bootstrap=args.bootstrap, seed=args.seed)
+                            train_manifest=args.train_manifest or None, bootstrap=args.bootstrap, seed=args.seed,
+                            allow_split_overlap=args.allow_split_overlap)
     m = res.metrics
     ci = m.get("ci95", {})
     print(f"n={m['n']}  accuracy {m['accuracy']:.4f}  UA {m['ua']:.4f}  macro-F1 {m['macro_f1']:.4f}"
@@ -442,4 +469,5 @@ def register_cli(subparsers) -> None:
                    help="training manifest for the majority baseline (default: found via train_report.json)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_split_overlap_flag(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .common import LABELS, SAMPLE_RATE, SERError, read_manifest, write_csv_atomic, write_json_atomic
+from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, check_splits, read_manifest,
+                     write_csv_atomic, write_json_atomic)
 from .metrics import entropy
 
 FEATURE_CSV_COLUMNS = [
@@ -325,7 +326,7 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
                           whisper_cpu_threads: int = 8, asr_cache_json: str = "", retry_empty_cache: bool = False,
                           max_samples: int = 0, asr_backend: str = "whisper", text4_head: str = "tfidf",
                           seed: int = 42, batch_size: int = 8, max_duration_sec: float = 15.0,
-                          oof_folds: int = 5) -> FeatureBuildResult:
+                          oof_folds: int = 5, allow_split_overlap: bool = False) -> FeatureBuildResult:
     """Build `{train,val,test}_features.csv` + `summary.json` (+ ASR cache, text4 head) in `output_dir`."""
     import pandas as pd
     from tqdm.auto import tqdm
@@ -350,6 +351,7 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     t = time.perf_counter()
     manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest}
     frames = {s: _read_split(p, s, default_language, max_samples, seed) for s, p in manifests.items()}
+    split_check = check_splits(frames, allow_split_overlap, {s: str(p) for s, p in manifests.items()})
     present = sorted({lang for df in frames.values() for lang in df["language"]})
     audio_models = {"en": audio_model_en or None, "zh": audio_model_zh or None}
     for lang in present:
@@ -485,6 +487,7 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
         paths[split] = write_csv_atomic(out / f"{split}_features.csv", rows)
     timings["total_sec"] = time.perf_counter() - t_start
     summary = {
+        "split_check": split_check,
         "rows": {s: {lang: int((results[s]["language"] == lang).sum()) for lang in LANGUAGES} for s in SPLITS},
         "rows_total": {s: int(len(results[s])) for s in SPLITS},
         "feature_columns": feature_columns_by_mode(results["train"], text4_kind),
@@ -535,6 +538,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--max-duration-sec", type=float, default=15.0)
+    add_split_overlap_flag(p)
 
     def run(args):
         kw = {k: v for k, v in vars(args).items() if k not in ("func", "command")}

@@ -30,7 +30,9 @@ from typing import Sequence
 import numpy as np
 
 from .metrics import ece_bias_corrected, ece_bin_index, ece_sampling_floor, ece_score, entropy, softmax
-from .common import (LABELS, SERError, atomic_dir, atomic_path, read_json, resolve_device, set_seed,
+from .common import (LABELS, SERError, add_split_overlap_flag, atomic_dir, atomic_path, check_splits, not_utf8,
+                     read_json,
+                     resolve_device, set_seed,
                      write_json_atomic)
 
 MODES = ("fusion", "audio_only", "text_only")
@@ -77,6 +79,7 @@ class FusionConfig:
     cv_folds: int = 5
     compare_fit_strategies: bool = True
     n_bootstrap: int = 1000
+    allow_split_overlap: bool = False  # go on (warned, recorded) when the splits share files or speakers
     make_plots: bool = True
     progress: bool = True  # per-fold training bars (the ablation turns them off under its own bar)
 
@@ -139,6 +142,8 @@ def read_features(path: str | Path, feature_names: Sequence[str], labels: Sequen
         raise SERError(f"{path}: features CSV not found")
     try:
         df = pd.read_csv(path, keep_default_na=True, dtype={"label": str, "language": str, "speaker": str})
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc, "features CSV") from None
     except Exception as exc:  # noqa: BLE001
         raise SERError(f"{path}: cannot read features CSV ({exc})") from exc
     if df.empty:
@@ -609,6 +614,8 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
     summary = read_feature_summary(features_summary, paths["train"])
     feature_names = feature_columns_for(cfg.mode, summary)
     frames = {s: read_features(p, feature_names, labels) for s, p in paths.items()}
+    split_check = check_splits(frames, cfg.allow_split_overlap, {s: str(p) for s, p in paths.items()},
+                               what="features CSV")
     check_label_coverage(frames, paths, labels)
     device = resolve_device(cfg.device)
 
@@ -677,6 +684,7 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
     report = {
         "mode": cfg.mode, "fusion_arch": arch["type"], "fusion_arch_requested": cfg.fusion_arch,
         "settings": asdict(cfg), "device": device, "labels": labels, "feature_names": feature_names,
+        "split_check": split_check,
         "inputs": {s: str(p.resolve()) for s, p in paths.items()},
         "rows": {s: frames[s]["language"].value_counts().sort_index().to_dict() for s in SPLITS},
         "n_parameters": count_parameters(net), "n_parameters_per_member": count_parameters(net.members[0]),
@@ -882,12 +890,13 @@ def add_training_flags(p) -> None:
     p.add_argument("--no-compare-fit-strategies", dest="compare_fit_strategies", action="store_false",
                    help="skip training the other fit strategy for the report's comparison")
     p.add_argument("--n-bootstrap", type=int, default=1000)
+    add_split_overlap_flag(p)
 
 
 TRAINING_KEYS = ("fusion_arch", "hidden_size", "gate_hidden_size", "dropout", "epochs", "batch_size",
                  "learning_rate", "weight_decay", "patience", "seed", "device", "calibration_mode",
                  "calibration_max_iter", "min_language_samples", "fit_strategy", "cv_folds",
-                 "compare_fit_strategies", "n_bootstrap")
+                 "compare_fit_strategies", "n_bootstrap", "allow_split_overlap")
 
 
 def _cli_train(args) -> int:

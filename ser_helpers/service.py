@@ -4,9 +4,13 @@ It keeps the contract of the user's existing service (docs: ../shared/CLI_CONTRA
 client written for that service talks to this one unchanged. Deploy it with
 
     SER_ENGINE=hf_wav2vec2 SER_HF_MODEL_DIR=outputs/cpu/models/audio/multilingual/best_model \\
-    SER_HF_DEVICE=auto uvicorn ser_helpers.service:app --host 0.0.0.0 --port 8001
+    SER_HF_DEVICE=auto uvicorn ser_helpers.service:app --host 127.0.0.1 --port 8001
 
-or `ser serve --model-dir ...` (binds 127.0.0.1:8001 unless told otherwise).
+or `ser serve --model-dir ...` (binds 127.0.0.1:8001), behind a reverse proxy that authenticates clients
+and terminates TLS: the service itself has no authentication, so never bind it to a public address.
+Admission control (`ser_helpers.admission`) bounds every request: body size counted as it arrives, the
+header checked before decoding, a bounded queue (503 + Retry-After), a deadline, and work dropped when the
+client goes; `/warmup` runs at start-up (GET returns that result; POST reruns it, queued like an analysis).
 
 Models load once, at start-up (FastAPI lifespan); a bad setting or model dir stops start-up with a message
 naming it. Inference runs in a worker thread (never on the event loop) and each model is used under its own
@@ -21,7 +25,6 @@ import io
 import logging
 import math
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -33,10 +36,13 @@ from typing import Any, Mapping
 
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from .audio import AudioError, decode_audio
+from . import admission
+from .admission import RequestError, echo
 from .common import LABELS, SAMPLE_RATE, SERVICE_CODES, SERError, resolve_device
 from .metrics import entropy
 
@@ -71,7 +77,8 @@ MAX_SEGMENTS = 2000           # bounds the work one request can ask for
 MIN_TAIL_MS = 500             # a trailing piece shorter than this joins the previous segment
 MIN_AUDIO_SEC = 0.1
 BATCH_SIZE = 8
-MULTIPART_OVERHEAD_BYTES = 256 * 1024
+MULTIPART_OVERHEAD_BYTES = admission.MULTIPART_OVERHEAD_BYTES
+MAX_ENTROPY4 = math.log(len(LABELS))   # the largest entropy of a 4-class distribution
 SWITCH_INTERVAL_S = 0.0005    # GIL hand-off interval in the server process (default 0.005)   # form fields + boundaries allowed on top of the upload limit
 
 
@@ -222,7 +229,9 @@ def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = S
     start = 0
     while True:
         end = min(start + seg, n_samples)
-        if bounds and end - start < min_tail:
+        # only the trailing piece may join the previous window (segments shorter than MIN_TAIL_MS must not
+        # all merge into one window over the whole clip)
+        if bounds and end == n_samples and end - start < min(min_tail, seg):
             bounds[-1] = (bounds[-1][0], end)
         else:
             bounds.append((start, end))
@@ -243,22 +252,10 @@ def _torch_threads() -> int:
     return int(torch.get_num_threads())
 
 
-def _header_duration(data: bytes) -> float | None:
-    """Duration from the file header without decoding (None when the header says nothing usable)."""
-    import soundfile as sf
-    try:
-        info = sf.info(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - undecodable: decode_audio reports it
-        return None
-    return info.frames / info.samplerate if info.samplerate > 0 and info.frames > 0 else None
-
-
-class RequestError(SERError):
-    """A request the service answers with an HTTP error (status + message)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
+def _model_name(model_dir: str) -> str:
+    """What /health shows for a model dir: its folder name (parent/best_model for a best_model dir), no path."""
+    path = Path(model_dir)
+    return f"{path.parent.name}/{path.name}" if path.name == "best_model" else path.name
 
 
 def parse_int_field(name: str, raw, default: int) -> int:
@@ -267,9 +264,9 @@ def parse_int_field(name: str, raw, default: int) -> int:
     try:
         value = float(str(raw).strip())
     except ValueError:
-        raise RequestError(400, f"{name}={raw!r} is not an integer number of milliseconds") from None
+        raise RequestError(400, f"{name}={echo(raw)} is not an integer number of milliseconds") from None
     if not math.isfinite(value) or value != int(value):
-        raise RequestError(400, f"{name}={raw!r} is not an integer number of milliseconds")
+        raise RequestError(400, f"{name}={echo(raw)} is not an integer number of milliseconds")
     return int(value)
 
 
@@ -293,7 +290,7 @@ def parse_language_hint(raw) -> str | None:
         return None
     if hint in LANGUAGE_ALIASES:
         return LANGUAGE_ALIASES[hint]
-    raise RequestError(400, f"language_hint={raw!r} is not supported; use en, zh or leave it empty")
+    raise RequestError(400, f"language_hint={echo(raw)} is not supported; use en, zh or leave it empty")
 
 
 def parse_text_features(form: Mapping[str, Any]) -> dict[str, float]:
@@ -312,20 +309,23 @@ def parse_text_features(form: Mapping[str, Any]) -> dict[str, float]:
             elif lowered in ("0", "0.0", "false", "no"):
                 feats[name] = 0.0
             else:
-                raise RequestError(400, f"{name}={raw!r} must be 0/1 (or true/false)")
+                raise RequestError(400, f"{name}={echo(raw)} must be 0/1 (or true/false)")
             continue
         try:
             value = float(text)
         except ValueError:
-            raise RequestError(400, f"{name}={raw!r} is not a number") from None
+            raise RequestError(400, f"{name}={echo(raw)} is not a number") from None
         if not math.isfinite(value):
-            raise RequestError(400, f"{name}={raw!r} must be finite")
+            raise RequestError(400, f"{name}={echo(raw)} must be finite")
         if name in _UNIT_INTERVAL_FIELDS and not -1e-6 <= value <= 1 + 1e-6:
-            raise RequestError(400, f"{name}={raw!r} must lie in [0, 1]")
+            raise RequestError(400, f"{name}={echo(raw)} must lie in [0, 1]")
         if name == "text_negative_score" and not -1 - 1e-6 <= value <= 1 + 1e-6:
-            raise RequestError(400, f"{name}={raw!r} must lie in [-1, 1] (negative minus positive)")
-        if name == "text4_entropy" and value < 0:
-            raise RequestError(400, f"{name}={raw!r} must be >= 0")
+            raise RequestError(400, f"{name}={echo(raw)} must lie in [-1, 1] (negative minus positive)")
+        if name == "text4_entropy" and not 0 <= value <= MAX_ENTROPY4 + 1e-6:
+            raise RequestError(400, f"{name}={echo(raw)} must lie in [0, ln 4 = {MAX_ENTROPY4:.4f}] "
+                                    f"(the entropy of 4 classes)")
+        if name == "text4_entropy":
+            value = min(value, MAX_ENTROPY4)
         feats[name] = float(min(max(value, 0.0), 1.0)) if name in _UNIT_INTERVAL_FIELDS else value
     for group in (("text_negative", "text_neutral", "text_positive"),
                   ("text4_prob_ang", "text4_prob_hap", "text4_prob_neu", "text4_prob_sad")):
@@ -415,13 +415,15 @@ class SERService:
             "serHfDevice": self.device,
             "serHfDeviceRequested": s.device,
             "serHfRouting": s.routing,
-            "serHfModelDir": self.models[s.default_language].model_dir if s.routing == "single" else (s.model_dir or None),
-            "serHfModelDirEn": self.models["en"].model_dir if s.routing == "language" else None,
-            "serHfModelDirZh": self.models["zh"].model_dir if s.routing == "language" else None,
+            # model NAMES (the folder names), never server paths
+            "serHfModelDir": self.models[s.default_language].name if s.routing == "single" else
+            (_model_name(s.model_dir) if s.model_dir else None),
+            "serHfModelDirEn": self.models["en"].name if s.routing == "language" else None,
+            "serHfModelDirZh": self.models["zh"].name if s.routing == "language" else None,
             "serHfDefaultLanguage": s.default_language,
             "torchThreads": _torch_threads(),
             "fusionEnabled": self.fusion is not None,
-            "fusionDir": str(Path(self.settings.fusion_dir).resolve()) if self.fusion is not None else None,
+            "fusionDir": Path(self.settings.fusion_dir).resolve().name if self.fusion is not None else None,
             "asrReady": self.asr_problem() is None,
         }
 
@@ -448,7 +450,7 @@ class SERService:
             if id(model) not in done:
                 t0 = time.perf_counter()
                 model.predict([dummy])
-                done[id(model)] = {"model": model.name, "modelDir": model.model_dir,
+                done[id(model)] = {"model": model.name, "modelDir": model.name,
                                    "languages": [], "latencyMs": round(1000 * (time.perf_counter() - t0), 2)}
                 out.append(done[id(model)])
             done[id(model)]["languages"].append(lang)
@@ -460,30 +462,21 @@ class SERService:
                     self.fusion.predict(dummy, SAMPLE_RATE, language=self.settings.default_language, transcript="")
                 result["fusion"] = {"ready": True, "latencyMs": round(1000 * (time.perf_counter() - t0), 2)}
             except Exception as exc:  # noqa: BLE001 - reported, not raised
-                result["fusion"] = {"ready": False, "error": f"{exc.__class__.__name__}: {exc}"}
+                result["fusion"] = {"ready": False, "error": f"{exc.__class__.__name__}: {echo(str(exc), 300)}"}
         result["latencyMs"] = round(sum(m["latencyMs"] for m in out) + result.get("fusion", {}).get("latencyMs", 0), 2)
         return result
 
     # -- decoding
     def decode(self, data: bytes, filename: str | None) -> np.ndarray:
         """Upload bytes -> 16 kHz mono float32; RequestError 413 (too large/long) or 400 (not usable audio)."""
-        name = f"upload {filename!r}" if filename else "upload"
+        name = f"upload {echo(filename)}" if filename else "upload"
         limit = int(self.settings.max_upload_mb * 1024 * 1024)
         if len(data) > limit:
             raise RequestError(413, f"{name}: {len(data) / 1048576:.1f} MB is over the upload limit of "
                                     f"{self.settings.max_upload_mb:g} MB")
-        max_sec = self.settings.max_duration_sec
-        header_sec = _header_duration(data)
-        if header_sec is not None and header_sec > max_sec:
-            raise RequestError(413, f"{name}: audio is {header_sec:.1f} s long, over the limit of {max_sec:g} s")
-        try:
-            audio = decode_audio(data, name=name, max_duration_sec=None, min_duration_sec=MIN_AUDIO_SEC)
-        except AudioError as exc:  # soundfile names the in-memory buffer by its repr: say "the upload"
-            raise RequestError(400, re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the upload", str(exc))) from exc
-        if audio.size / SAMPLE_RATE > max_sec:
-            raise RequestError(413, f"{name}: audio is {audio.size / SAMPLE_RATE:.1f} s long, "
-                                    f"over the limit of {max_sec:g} s")
-        return audio
+        # header first (rate, channels, length), then block-wise decoding within the decode budget
+        return admission.decode_upload(data, name=name, max_duration_sec=self.settings.max_duration_sec,
+                                       min_duration_sec=MIN_AUDIO_SEC)
 
     # -- /ser/analyze
     def analyze(self, data: bytes, filename: str | None = None, segment_ms=DEFAULT_SEGMENT_MS,
@@ -501,7 +494,8 @@ class SERService:
         route = self.route(hint)
         model = self.models[route]
         bounds = segment_bounds(audio.size, seg_ms, ovl_ms)
-        probs = model.predict([audio[a:b] for a, b in bounds])
+        admission.check_analysed(bounds, audio.size, seg_ms, ovl_ms)
+        probs = admission.predict_in_chunks(model.predict, [audio[a:b] for a, b in bounds])
         labels = list(model.classifier.labels)
         segments = []
         for (a, b), p in zip(bounds, probs):
@@ -517,6 +511,8 @@ class SERService:
             "scores": overall_scores, "segmentCount": len(segments),
             "probs": {code: float(p) for code, p in zip(labels, pooled)},
         }
+        admission.ensure_finite({"segments": segments, "audioSummary": audio_summary}, "audio model's answer")
+        admission.checkpoint()
         fusion = self._fusion(audio, route, hint, labels, pooled, text_features)
         duration_ms = int(round(audio.size * 1000 / SAMPLE_RATE))
         return {
@@ -525,7 +521,7 @@ class SERService:
             "audioSummary": audio_summary,
             "textFeatures": text_features,
             "fusion": fusion,
-            "meta": {"model": model.name, "modelDir": model.model_dir, "engine": self.settings.engine,
+            "meta": {"model": model.name, "modelDir": model.name, "engine": self.settings.engine,
                      "routeLanguage": route, "routingStrategy": self.settings.routing, "languageHint": hint,
                      "sampleRate": SAMPLE_RATE, "durationMs": duration_ms, "segmentMs": seg_ms,
                      "overlapMs": ovl_ms, "fusionEnabled": self.fusion is not None,
@@ -548,10 +544,10 @@ class SERService:
                     source = "asr"
         except Exception as exc:  # noqa: BLE001 - fusion trouble must not lose the audio answer
             logger.exception("fusion failed")
-            return {"enabled": True, "ready": False, "error": f"{exc.__class__.__name__}: {exc}"}
+            return {"enabled": True, "ready": False, "error": f"{exc.__class__.__name__}: {echo(str(exc), 300)}"}
         text_probs = res.get("text_probs")
         asr = (getattr(self.fusion, "components", {}) or {}).get("asr") or {}
-        return {
+        out = {
             "enabled": True, "ready": True,
             "label": SERVICE_CODES.get(res["label"], res["label"]),
             "confidence": float(res["confidence"]),
@@ -565,6 +561,9 @@ class SERService:
             "asrBackend": asr.get("backend"),
             "transcriptsOracle": bool(asr.get("oracle", False)),
         }
+        if not admission.is_finite_tree(out):  # e.g. extreme posted text features: no 500, no NaN in JSON
+            return {"enabled": True, "ready": False, "error": "the fusion model gave non-finite scores for this input"}
+        return out
 
     def fusion_row(self, audio: np.ndarray, route: str, text_features: Mapping[str, float]) -> dict:
         """The fusion feature row for posted text features: the predictor's own audio columns (its audio
@@ -635,6 +634,9 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
             except SERError as exc:
                 print(f"SER service start-up failed: {exc}", file=sys.stderr, flush=True)
                 raise
+        if os.environ.get("SER_WARMUP", "1").strip().lower() not in ("0", "false", "no", "off"):
+            # warm-up at start-up only: GET /warmup shows this result and makes the server do nothing
+            app_.state.warmup = {**await run_in_threadpool(app_.state.ser.warmup), "ranAt": "startup"}
         yield
 
     app_ = FastAPI(title="SER service", version="1.0", lifespan=lifespan,
@@ -643,23 +645,19 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
     def _svc(request: Request) -> SERService:
         return request.app.state.ser
 
-    @app_.middleware("http")
-    async def limit_body(request: Request, call_next):
-        """Refuse oversize uploads from Content-Length before reading the body."""
-        if request.method == "POST":
-            length = request.headers.get("content-length")
-            svc = getattr(request.app.state, "ser", None)
-            if length and length.isdigit() and svc is not None:
-                limit = svc.settings.max_upload_mb * 1024 * 1024 + MULTIPART_OVERHEAD_BYTES
-                if int(length) > limit:
-                    return JSONResponse(status_code=413, content={
-                        "detail": f"request body of {int(length) / 1048576:.1f} MB is over the upload limit of "
-                                  f"{svc.settings.max_upload_mb:g} MB"})
-        return await call_next(request)
+    # body size counted as it arrives, bounded queue (503 + Retry-After), deadlines, dropped work of gone clients
+    app_.add_middleware(admission.AdmissionMiddleware, settings=admission.AdmissionSettings.from_env())
 
     @app_.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
-        return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
+        return JSONResponse(status_code=exc.status, content={"detail": str(exc)}, headers=exc.headers or None)
+
+    @app_.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        # FastAPI's 422 shape, with any echoed input clipped (a form value may be up to 1 MB)
+        errors = [{**e, "input": echo(e["input"])} if e.get("input") is not None else e for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors, custom_encoder={
+            bytes: lambda b: echo(b)})})
 
     @app_.exception_handler(SERError)
     async def _ser_error(request: Request, exc: SERError):
@@ -673,11 +671,19 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
 
     @app_.get("/health")
     async def health(request: Request):
-        return _svc(request).health()
+        return {**_svc(request).health(), "admission": admission.stats()}
 
     @app_.get("/warmup")
     async def warmup(request: Request):
-        return await run_in_threadpool(_svc(request).warmup)
+        """The start-up warm-up's result (no work for strangers); POST /warmup reruns it through the queue."""
+        done = getattr(request.app.state, "warmup", None)
+        return done if done is not None else {"status": "not_run", "detail": "warm-up is off (SER_WARMUP=0); "
+                                              "POST /warmup runs it"}
+
+    @app_.post("/warmup")
+    async def warmup_again(request: Request):
+        request.app.state.warmup = {**await run_in_threadpool(_svc(request).warmup), "ranAt": "request"}
+        return request.app.state.warmup
 
     @app_.post("/ser/analyze")
     async def analyze(request: Request, file: UploadFile = File(...), segment_ms: str | None = Form(None),
@@ -689,16 +695,21 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
                       text4_prob_sad: str | None = Form(None), text4_confidence: str | None = Form(None),
                       text4_entropy: str | None = Form(None), text4_ready: str | None = Form(None)):
         svc = _svc(request)
+        admission.check_form(await request.form(), ("file", "segment_ms", "overlap_ms", "language_hint",
+                                                     *TEXT_FEATURE_FIELDS))
         data = await _read_upload(file, svc)
         local = locals()
         text_form = {name: local[name] for name in TEXT_FEATURE_FIELDS}
-        return await run_in_threadpool(svc.analyze, data, file.filename, segment_ms, overlap_ms, language_hint,
-                                       text_form)
+        answer = await run_in_threadpool(svc.analyze, data, file.filename, segment_ms, overlap_ms, language_hint,
+                                         text_form)
+        admission.ensure_finite(answer)  # a NaN cannot be sent as JSON: a clear 422, never a 500
+        return answer
 
     @app_.post("/asr/transcribe")
     async def asr_transcribe(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                              language_hint: str | None = Form(None)):
         svc = _svc(request)
+        admission.check_form(await request.form(), ("file", "language", "language_hint"))
         data = await _read_upload(file, svc)
         return await run_in_threadpool(svc.transcribe, data, file.filename, language or language_hint)
 
@@ -715,7 +726,7 @@ async def _read_upload(upload, svc: SERService) -> bytes:
             break
         total += len(chunk)
         if total > limit:
-            raise RequestError(413, f"upload {upload.filename!r}: over the upload limit of "
+            raise RequestError(413, f"upload {echo(upload.filename)}: over the upload limit of "
                                     f"{svc.settings.max_upload_mb:g} MB")
         chunks.append(chunk)
     return b"".join(chunks)
@@ -965,7 +976,9 @@ def register_cli(subparsers) -> None:
     p = subparsers.add_parser("serve", help="run the SER HTTP service (POST /ser/analyze, /health, /warmup)",
                               description="Serve the trained audio model over HTTP. Flags override the SER_* "
                                           "environment variables; unset flags fall back to them.")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 exposes it)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1: keep it, behind a reverse proxy that authenticates; "
+                        "the service has no authentication of its own)")
     p.add_argument("--port", type=int, default=8001)
     p.add_argument("--engine", default=None, help="SER_ENGINE (hf_wav2vec2)")
     p.add_argument("--model-dir", default=None, help="SER_HF_MODEL_DIR: a best_model dir")

@@ -456,12 +456,30 @@ class TextEmotionResult:
     report: dict
 
 
+def _split_ids(path):
+    """The path/speaker/source_dataset columns of a features CSV (for the split-overlap check)."""
+    import pandas as pd
+    path = Path(path)
+    if not path.exists():
+        raise SERError(f"{path}: features CSV not found")
+    try:
+        return pd.read_csv(path, keep_default_na=False, dtype=str,
+                           usecols=lambda c: c in ("path", "speaker", "source_dataset"))
+    except UnicodeDecodeError as exc:
+        from .common import not_utf8
+        raise not_utf8(path, exc, "features CSV") from None
+
+
 def _feature_texts(path, language_filter: str, min_text_chars: int):
     import pandas as pd
     path = Path(path)
     if not path.exists():
         raise SERError(f"{path}: features CSV not found")
-    df = pd.read_csv(path, keep_default_na=False, dtype={"transcript": str, "label": str, "language": str})
+    try:
+        df = pd.read_csv(path, keep_default_na=False, dtype={"transcript": str, "label": str, "language": str})
+    except UnicodeDecodeError as exc:
+        from .common import not_utf8
+        raise not_utf8(path, exc, "features CSV") from None
     for col in ("transcript", "label"):
         if col not in df.columns:
             raise SERError(f"{path}: lacks column {col!r}")
@@ -481,15 +499,19 @@ def train_text_emotion(train_features: str, val_features: str, output_dir: str, 
                        min_text_chars: int = 2, epochs: int = 5, batch_size: int = 16, learning_rate: float = 2e-5,
                        weight_decay: float = 0.01, warmup_ratio: float = 0.1, patience: int = 2, seed: int = 42,
                        device: str = "auto", num_workers: int = 0,
-                       disable_class_weighted_loss: bool = False) -> TextEmotionResult:
+                       disable_class_weighted_loss: bool = False,
+                       allow_split_overlap: bool = False) -> TextEmotionResult:
     """Fine-tune a sequence-classification model into a 4-class text-emotion model (ang/hap/neu/sad) on the
     transcripts of feature CSVs. `base_model` = hub id or local dir; empty = a tiny BERT with a WordPiece
     tokenizer trained here on the train transcripts (offline). Early stopping on val macro-F1."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from .common import resolve_device, set_seed
+    from .common import check_splits, resolve_device, set_seed
     if language_filter not in ("zh", "en", "all"):
         raise SERError(f"--language-filter {language_filter!r}: expected zh, en or all")
+    split_paths = {"train": train_features, "val": val_features, "test": test_features}
+    split_check = check_splits({s: _split_ids(p) for s, p in split_paths.items() if p}, allow_split_overlap,
+                               {s: str(p) for s, p in split_paths.items()}, what="features CSV")
     set_seed(seed)
     device = resolve_device(device)
     tr_x, tr_y = _feature_texts(train_features, language_filter, min_text_chars)
@@ -517,7 +539,7 @@ def train_text_emotion(train_features: str, val_features: str, output_dir: str, 
                           patience=patience, seed=seed, device=device, max_length=max_length,
                           class_weighted=not disable_class_weighted_loss, desc="text emotion")
         rep.pop("predict")
-        report = {**rep, "kind": kind, "language_filter": language_filter, "n_train": len(tr_x),
+        report = {**rep, "split_check": split_check, "kind": kind, "language_filter": language_filter, "n_train": len(tr_x),
                   "n_val": len(va_x), "base_model": base_model or None}
         if test_features:
             te_x, te_y = _feature_texts(test_features, language_filter, min_text_chars)
@@ -551,6 +573,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--disable-class-weighted-loss", action="store_true")
+    from .common import add_split_overlap_flag
+    add_split_overlap_flag(p)
 
     def run(args):
         kw = {k: v for k, v in vars(args).items() if k not in ("func", "command")}

@@ -6,11 +6,12 @@ folder walking and the `transcripts.csv` sidecar come back in notebook 02.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..common import SERError
+from ..common import SERError, not_utf8
 
 
 SPLITS = ("train", "val", "test")
@@ -75,7 +76,11 @@ def _audio_files(root: Path, exts: tuple[str, ...]) -> list[Path]:
 
 def read_transcripts_csv(path: Path) -> dict[str, dict]:
     """`transcripts.csv` sidecar (`file_id,speaker,emotion,text`) -> {file_id: row}."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc, "transcript sidecar") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         need = {"file_id", "text"}
         if not reader.fieldnames or not need <= set(reader.fieldnames):

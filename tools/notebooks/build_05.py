@@ -53,8 +53,9 @@ server.url
 ("md", "`/health` says which engine, model, device and routing the service runs with:"),
 ("code", "ser.service.get_json(server.url + \"/health\")"),
 ("md", """
-`/warmup` runs one dummy inference per loaded model (the first call of a model pays one-off costs; a deployment
-calls it once before taking traffic):
+The service warms up at start-up (one dummy inference per loaded model: the first call of a model pays one-off
+costs), so it is ready before it takes traffic; `GET /warmup` shows that result and makes the server do no work
+(`POST /warmup` reruns it, queued like an analysis):
 """),
 ("code", "ser.service.get_json(server.url + \"/warmup\")"),
 ("md", """
@@ -116,7 +117,7 @@ On the serving machine, point the service at the trained model and start it, exa
 export SER_ENGINE=hf_wav2vec2
 export SER_HF_MODEL_DIR=outputs/cpu/models/audio/multilingual/best_model
 export SER_HF_DEVICE=auto              # cuda when available
-uvicorn ser_helpers.service:app --host 0.0.0.0 --port 8001
+uvicorn ser_helpers.service:app --host 127.0.0.1 --port 8001   # loopback, behind an authenticating reverse proxy
 # or: ser serve --model-dir outputs/cpu/models/audio/multilingual/best_model   (binds 127.0.0.1:8001)
 curl -F file=@clip.wav -F segment_ms=8000 -F language_hint=en http://127.0.0.1:8001/ser/analyze
 ```
@@ -129,8 +130,12 @@ curl -F file=@clip.wav -F segment_ms=8000 -F language_hint=en http://127.0.0.1:8
   the corpus's **oracle** transcripts, which exist only for corpus files, so on new audio the text branch sees an
   empty transcript, and `/asr/transcribe` says that no real ASR is configured; with Whisper configured (GPU box) both
   work on any audio.
-* **Limits**: uploads over `SER_MAX_UPLOAD_MB` or recordings over `SER_MAX_DURATION_SEC` get 413. `ser serve` binds
-  loopback unless `--host 0.0.0.0` is given; put a reverse proxy (TLS, authentication) in front of a public service.
+* **Limits**: uploads over `SER_MAX_UPLOAD_MB` (counted as they arrive, chunked ones too) or recordings over
+  `SER_MAX_DURATION_SEC` get 413; the audio header is checked before decoding (4-192 kHz, 1-64 channels); at most
+  `SER_WORKERS` requests run and `SER_MAX_QUEUE` wait, more get 503 with `Retry-After`; each request has a deadline
+  (`SER_REQUEST_TIMEOUT_SEC`) and the work of a client that hangs up is dropped (`ser_helpers/admission.py`,
+  `python bench/bench_soak.py`). The service has no authentication: keep it on loopback (`ser serve` binds
+  127.0.0.1) and put a reverse proxy (TLS, authentication) in front of it.
 * **CPU threads**: on CPU the service gives torch all cores but one (`SER_TORCH_THREADS` overrides), so the event
   loop keeps a core for new uploads and `/health` while segments are classified.
 * **Throughput**: `python bench/bench_service.py` sends 200 requests, 16 at a time, and prints errors, p50/p95
