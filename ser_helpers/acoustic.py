@@ -31,6 +31,7 @@ import torch
 from . import __version__
 from .common import (LABELS, SAMPLE_RATE, SERError, atomic_dir, label_map, read_manifest, resolve_device,
                      set_seed, write_json_atomic, write_text_atomic)
+from .common import count_parameters  # noqa: F401 (acoustic.count_parameters)
 from .inference import load_pretrained, normalize_clip, padding_invariant_logits, MIN_SAMPLES
 
 # ----------------------------------------------------------------------------- base models
@@ -75,10 +76,6 @@ def make_base_model(output_dir: str | os.PathLike, size: str = "small", labels: 
                           "`ser make-base-model`. It knows nothing about speech: training starts from scratch. "
                           "A real run starts from a pretrained checkpoint such as `facebook/wav2vec2-base`.\n")
     return Path(output_dir)
-
-
-def count_parameters(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
 
 
 # ----------------------------------------------------------------------------- data

@@ -159,6 +159,11 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def count_parameters(model) -> int:
+    """Number of parameters of a torch module (trainable or not)."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
 # ----------------------------------------------------------------------------- manifests
 MANIFEST_HEAD = ["path", "label", "source_label", "duration_sec"]
 

@@ -29,8 +29,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import ece_bias_corrected, ece_bin_index, ece_sampling_floor, ece_score, entropy, softmax
-from .common import (LABELS, SERError, atomic_dir, atomic_path, read_json, resolve_device, set_seed,
+from .metrics import bootstrap_intervals, ece_sampling_floor, entropy, macro_f1, softmax
+from .common import (LABELS, SERError, atomic_dir, atomic_path, count_parameters, read_json, resolve_device, set_seed,
                      write_json_atomic)
 
 MODES = ("fusion", "audio_only", "text_only")
@@ -259,10 +259,6 @@ def build_network(arch: dict):
     return Ensemble()
 
 
-def count_parameters(net) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
-
-
 def make_arch(cfg: FusionConfig, feature_names: Sequence[str], n_classes: int) -> dict:
     arch_type = cfg.fusion_arch
     audio_idx = [i for i, c in enumerate(feature_names) if c.startswith("audio_") or c == "lang_is_zh"]
@@ -275,13 +271,6 @@ def make_arch(cfg: FusionConfig, feature_names: Sequence[str], n_classes: int) -
             "hidden_size": int(cfg.hidden_size), "gate_hidden_size": int(cfg.gate_hidden_size),
             "dropout": float(cfg.dropout), "n_classes": int(n_classes), "audio_idx": audio_idx,
             "text_idx": text_idx, "n_members": 1}
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    cm = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(0) + cm.sum(1)
-    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
 
 
 def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | None, y_es: np.ndarray | None,
@@ -322,7 +311,7 @@ def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | N
             continue
         with torch.no_grad():
             pred = net(Xe)[0].argmax(1).cpu().numpy()
-        f1 = _macro_f1(y_es, pred, arch["n_classes"])
+        f1 = macro_f1(y_es, pred, arch["n_classes"])
         history.append({"epoch": epoch, "train_loss": total / n, "es_macro_f1": f1})
         if f1 > best[0] + 1e-9:
             best, bad = (f1, copy.deepcopy(net.state_dict()), epoch), 0
@@ -437,39 +426,6 @@ def apply_calibration(logits: np.ndarray, calibration: dict, languages: Sequence
 
 
 # ============================================================================ metrics
-def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-                        n_bins: int = 15) -> dict:
-    """Percentile bootstrap intervals of macro-F1 and ECE (vectorised; same definitions as ser_helpers.metrics).
-
-    The ECE interval is shifted by the bootstrap bias (`metrics.ece_bias_corrected`): resampling inflates
-    binned ECE, so the plain percentile interval would lie above the point estimate."""
-    y = np.asarray(y, dtype=int); probs = np.asarray(probs, dtype=np.float64)
-    n, c = probs.shape
-    if n_boot <= 0 or n == 0:
-        return {"macro_f1": None, "ece": None}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, (n_boot, n))
-    pred = probs.argmax(1)
-    offs = np.arange(n_boot)[:, None]
-    cm = np.bincount((offs * c * c + y[idx] * c + pred[idx]).ravel(), minlength=n_boot * c * c).reshape(n_boot, c, c)
-    tp = np.einsum("bii->bi", cm).astype(float)
-    denom = cm.sum(1) + cm.sum(2)
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0).mean(1)
-    conf = probs.max(1)
-    correct = (pred == y).astype(float)
-    bins = ece_bin_index(conf, n_bins)
-    valid = bins >= 0
-    b_idx = np.where(valid, bins, 0)[idx] + offs * n_bins
-    w = valid[idx].astype(float)
-    conf_sum = np.bincount(b_idx.ravel(), weights=(conf[idx] * w).ravel(), minlength=n_boot * n_bins)
-    acc_sum = np.bincount(b_idx.ravel(), weights=(correct[idx] * w).ravel(), minlength=n_boot * n_bins)
-    ece = np.abs(acc_sum - conf_sum).reshape(n_boot, n_bins).sum(1) / n
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    ece_lo, ece_hi = np.percentile(ece, q)
-    return {"macro_f1": np.percentile(f1, q).tolist(),
-            "ece": list(ece_bias_corrected(float(ece_lo), float(ece_hi), float(ece.mean()), ece_score(probs, y, n_bins)))}
-
-
 def _summary(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:
     from .metrics import classification_metrics
     m = classification_metrics(y, probs, labels)
@@ -545,7 +501,7 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
         oof[held] = lg
         if oof_gate is not None:
             oof_gate[held] = g
-        infos[k]["oof_macro_f1"] = _macro_f1(y[held], lg.argmax(1), arch["n_classes"])
+        infos[k]["oof_macro_f1"] = macro_f1(y[held], lg.argmax(1), arch["n_classes"])
     net, final = _train_member(arch, X, y, None, None, cfg, cfg.seed, device, desc=f"{cfg.mode} final refit",
                                fixed_epochs=final_epochs)
     final.update(n_fit=int(len(y)), epochs=final_epochs)
