@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .common import SERError, atomic_dir, display_name, read_json, write_csv_atomic, write_json_atomic
+from .layout import RunLayout
 
 SELECT_ON = ("test", "val")
+BEST_NAME = Path(RunLayout.FUSION_BEST).name  # fusion_best, never a candidate itself
 COPY_SKIP = {"provenance.json", "README.md"}
 
 
-def discover_candidates(models_dir, exclude: Sequence[str] = ("fusion_best",)) -> list[Path]:
+def discover_candidates(models_dir, exclude: Sequence[str] = (BEST_NAME,)) -> list[Path]:
     """Every sub-directory of `models_dir` holding a fusion_model.pt (not fusion_best), oldest first."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
@@ -61,7 +63,7 @@ def rank_candidates(rows: list[dict], select_on: str = "test") -> list[dict]:
     return ranked
 
 
-def rank_only(candidates, select_on: str = "test", exclude: Sequence[str] = ("fusion_best",)):
+def rank_only(candidates, select_on: str = "test", exclude: Sequence[str] = (BEST_NAME,)):
     """The ranking `select_fusion_best` would make, as a DataFrame, without writing anything."""
     import pandas as pd
     if isinstance(candidates, (str, Path)):

@@ -31,7 +31,7 @@ seed = 0'''),
 
 Each utterance is rendered in a fresh process (espeak-ng keeps state between calls), so the same size and
 seed give byte-identical files. A corpus already built with the same size and seed is reused.'''),
-    ("code", '''corpus_dir = f"{run_dir}/corpus"
+    ("code", '''corpus_dir = ser.layout.RunLayout(run_dir).corpus  # every path of a run: ser_helpers/layout.py
 corpus = ser.synth.synth_corpus(corpus_dir, size=corpus_size, seed=seed)
 corpus'''),
     ("md", '''## How emotion is encoded

@@ -51,9 +51,9 @@ experiment = "fusion_mlp"
 mode = "fusion"  # fusion, audio_only or text_only
 fusion_arch = "mlp"  # mlp or gated
 {SETTINGS}'''),
-    ("code", '''from pathlib import Path
-features_dir = Path(run_dir) / "features"
-out_dir = Path(run_dir) / "fusion" / "models" / experiment'''),
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+features_dir = run.features
+out_dir = run.fusion_model(experiment)'''),
     ("md", """## The in-sample confidence trap
 
 The audio model of stage 03 (and the text4 head of stage 06) were trained on the **train** rows. On those rows
@@ -139,9 +139,9 @@ Equivalent CLI: `ser run-fusion-ablation --train-features ... --val-features ...
 seeds = "42,43,44"
 fusion_arch = "mlp"
 {SETTINGS.replace("seed = 42", "seed = 42  # used only when seeds is empty")}'''),
-    ("code", '''from pathlib import Path
-features_dir = Path(run_dir) / "features"
-out_root = Path(run_dir) / "fusion" / "ablation"'''),
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+features_dir = run.features
+out_root = run.ablation'''),
     ("code", f'''payload = ser.ablation.run_fusion_ablation(
     features_dir / "train_features.csv", features_dir / "val_features.csv", features_dir / "test_features.csv",
     out_root, seeds=seeds, seed=seed, fusion_arch=fusion_arch,
@@ -179,10 +179,10 @@ Equivalent CLI: `ser select-fusion-best --candidates DIR... --output-dir .../fus
 candidates = ""  # comma list of run dirs; empty: every run under {run_dir}/fusion/models/ except fusion_best
 select_on = "test"  # test (the user's convention) or val
 experiment = "exp01"'''),
-    ("code", '''from pathlib import Path
-models_dir = Path(run_dir) / "fusion" / "models"
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+models_dir = run.fusion_models
 cands = [c.strip() for c in candidates.split(",") if c.strip()] or models_dir
-best_dir = models_dir / "fusion_best"'''),
+best_dir = run.fusion_best'''),
     ("code", '''selection = ser.selection.select_fusion_best(cands, best_dir, experiment=experiment, select_on=select_on)
 selection["rule"], selection["selected"]'''),
     ("code", 'ser.selection.rank_only(cands, select_on)'),
