@@ -10,6 +10,7 @@ Training runs on the Hugging Face `Trainer` (so fp16/bf16, gradient accumulation
 * early stopping on validation macro-F1, freezing the feature encoder for the first N epochs.
 
 The saved `best_model/` is a standard `Wav2Vec2ForSequenceClassification` dir + feature extractor.
+Taught in notebook 03 (03_train_wav2vec2).
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ chosen on validation macro-F1 only; the test set is scored once, at the end.
 
 The model is saved as plain JSON (scaler mean/scale, coefficients, intercepts, feature settings): no pickle/joblib.
 Per-file features are cached (`feature_cache.npz`, keyed by path, size, mtime and settings) so reruns are fast.
+Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ transcript=None) -> dict`, `describe()`), so tests can inject a small fake one.
 
 Safety defaults: binds 127.0.0.1, `share=False`, uploads limited to `MAX_FILE_SIZE`, Gradio
 analytics off. Bad input (unreadable, silent, too short, too long) becomes a readable `gr.Error`.
+Taught in notebook 10 (10_gradio_demo).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ weighted-F1, per-class P/R/F1/support, ECE (15 equal-width bins), NLL, confusion
 beside them; breakdowns by language, dialog_type and speaker when the manifest has those columns; bootstrap 95%
 intervals (over utterances) for macro-F1 and UA. Inference goes through `inference.AudioClassifier` (batched,
 length-bucketed, padding-invariant), so the numbers do not depend on `batch_size`.
+Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
 

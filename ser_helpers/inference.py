@@ -11,6 +11,7 @@ Hugging Face models. Training (ser_helpers.acoustic) uses the very same forward.
 
     clf = AudioClassifier.load("outputs/cpu/models/audio/multilingual/best_model")
     P = clf.predict_proba([wave_16k_float32, ...], batch_size=8, max_duration_sec=15.0)
+Taught in notebook 03 (03_train_wav2vec2) and used in 04-06 and 10.
 """
 from __future__ import annotations
 

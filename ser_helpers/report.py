@@ -5,6 +5,7 @@ Published reference numbers (with their protocols and sources) stand beside ours
 artifact (a smoke run may skip stages) gives a "not run" line, never a crash.
 
 All artifact names live in `ARTIFACTS` below, so that a renamed file is a one-line change.
+Taught in notebook 10 (10_gradio_demo).
 """
 from __future__ import annotations
 

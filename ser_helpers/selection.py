@@ -3,6 +3,7 @@
 Rule (the seed's): highest `{select_on}_macro_f1`, then lower `{select_on}_ece`, then fewer parameters,
 then earlier (candidate order). `select_on="test"` is the user's convention; it makes the winner's test
 score optimistic (the test set was used to choose), so `select_on="val"` is offered.
+Taught in notebook 09 (09_select_fusion_best).
 """
 from __future__ import annotations
 

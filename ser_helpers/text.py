@@ -6,6 +6,7 @@ and fine-tuning of a small transformer text-emotion model (`ser train-text-emoti
     P = head.predict_proba(texts)                      # [n, 4] in LABELS order; empty text -> uniform
     head.save(dir); Text4Head.load(dir)                # JSON + npz, no pickle
     clf = TextClassifier.load("cardiffnlp/twitter-roberta-base-sentiment-latest" or a local dir)
+Taught in notebook 06 (06_build_fusion_features).
 """
 from __future__ import annotations
 
