@@ -22,10 +22,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+#: fixtures that need the smoke pipeline run (test_demo's `real_fusion_dir` asks for `smoke_run` at run time)
+SMOKE_FIXTURES = {"smoke_run", "real_fusion_dir"}
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need the smoke pipeline run (every notebook through papermill) or a browser are slow."""
     for item in items:
-        if "smoke_run" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
 
 
