@@ -22,9 +22,12 @@ class RunLayout:
 
     CORPUS = "corpus"                      # 00: iemocap_raw/ (IEMOCAP layout), casia_raw/ (CASIA layout)
     MANIFESTS = "manifests"                # 01, 02: <name>/{train,val,test}.csv, summary.json
+    BASE_MODELS = "models/base"            # 03: <size>/ (the small randomly initialised wav2vec2 of the cpu run)
     AUDIO_MODELS = "models/audio"          # 03: <name>/best_model/, train_report.json, label_map.json
     BASELINE_MODELS = "models/baseline"    # 04: <name>/baseline_model.json, train_report.json
     EVAL = "eval"                          # 04: <name>/test_metrics.json, predictions, confusion
+    SERVICE = "service"                    # 05: the service's settings and logs
+    TEXT_MODELS = "models/text"            # 06: <name>/ (the tiny sentiment model)
     FEATURES = "features"                  # 06: {split}_features.csv, summary.json, asr_cache.json
     FUSION_MODELS = "fusion/models"        # 07: <exp>/fusion_model.pt, train_report.json, pipeline.json
     ABLATION = "fusion/ablation"           # 08: ablation_summary.csv/.json, one folder per mode (and seed)
@@ -65,7 +68,10 @@ class RunLayout:
     def manifest(self, name: str) -> Path:
         return self.manifests / name
 
-    # 03, 04
+    # 03, 04, 05
+    def base_model(self, size: str) -> Path:
+        return self.run_dir / self.BASE_MODELS / size
+
     def audio_model(self, name: str) -> Path:
         return self.run_dir / self.AUDIO_MODELS / name
 
@@ -75,7 +81,14 @@ class RunLayout:
     def eval_dir(self, name: str) -> Path:
         return self.run_dir / self.EVAL / name
 
+    @property
+    def service(self) -> Path:
+        return self.run_dir / self.SERVICE
+
     # 06
+    def text_model(self, name: str) -> Path:
+        return self.run_dir / self.TEXT_MODELS / name
+
     @property
     def features(self) -> Path:
         return self.run_dir / self.FEATURES

@@ -15,6 +15,8 @@ def test_paths_follow_the_design_layout(tmp_path):
     assert run.audio_model("multilingual") == r / "models/audio/multilingual"
     assert run.baseline_model("default") == r / "models/baseline/default"
     assert run.eval_dir("multilingual") == r / "eval/multilingual"
+    assert run.base_model("small") == r / "models/base/small" and run.service == r / "service"
+    assert run.text_model("sentiment_tiny") == r / "models/text/sentiment_tiny"
     assert run.features_csv("val") == r / "features/val_features.csv"
     assert run.fusion_model("fusion_mlp") == r / "fusion/models/fusion_mlp"
     assert run.ablation == r / "fusion/ablation" and run.fusion_best == r / "fusion/models/fusion_best"
