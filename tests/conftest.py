@@ -3,7 +3,8 @@
 Set SER_SMOKE_RUN_DIR to an existing finished smoke run to reuse it (development only).
 
 The quick suite, `pytest -m "not slow"` (`make quick`), leaves out every test marked `slow`: the notebook runs
-(any test using `smoke_run` is marked here), the browser test, training runs and long-lived servers.
+(any test using `smoke_run` is marked here), the synthetic corpus build, the browser test, training runs and
+long-lived servers.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-#: fixtures that need the smoke pipeline run (test_demo's `real_fusion_dir` asks for `smoke_run` at run time)
-SMOKE_FIXTURES = {"smoke_run", "real_fusion_dir"}
+#: fixtures that make a test slow: the smoke pipeline run (test_demo's `real_fusion_dir` asks for `smoke_run` at
+#: run time) and test_synth's `smoke`, a smoke-size corpus rendered with espeak-ng
+SMOKE_FIXTURES = {"smoke_run", "real_fusion_dir", "smoke"}
 
 
 def pytest_collection_modifyitems(config, items):
