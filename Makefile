@@ -8,11 +8,13 @@ PROFILE ?= configs/cpu.yaml
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser lab smoke bench clean-outputs help
+.PHONY: run test quick notebooks install browser lab smoke bench clean-outputs help
 
 help:
 	@echo "make run    - set up, then run the whole curriculum (notebooks 00-10) on the generated corpus ($(PROFILE))"
 	@echo "make test   - set up (incl. headless chromium when root), then run the test suite"
+	@echo "make quick  - the quick suite: every test not marked slow (no notebook run, browser or long training)"
+	@echo "make notebooks - rebuild notebooks/*.ipynb from tools/notebooks/build_*.py"
 	@echo "make lab    - open the notebooks in JupyterLab on 127.0.0.1"
 	@echo "make smoke  - the tiny CI profile end to end"
 	@echo "make bench  - the benchmarks in bench/"
@@ -43,6 +45,12 @@ smoke: install
 
 test: install browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+quick: install
+	$(VENV)/bin/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+notebooks: install
+	@for f in tools/notebooks/build_*.py; do $(PY) $$f || exit 1; done
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --notebook-dir notebooks

@@ -12,7 +12,7 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "common", "audio", "metrics", "plots", "synth", "manifest", "acoustic", "inference",
+    "common", "audio", "metrics", "plots", "layout", "synth", "manifest", "acoustic", "inference",
     "baseline", "evaluate", "service", "asr", "text", "features", "fusion", "ablation",
     "selection", "predictor", "demo", "report", "pipeline", "nb", "cli", "references",
 }

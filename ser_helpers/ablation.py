@@ -3,6 +3,7 @@
 `run_fusion_ablation(...)` calls `fusion.train_late_fusion` once per mode and seed (runs in
 `{output_root}/<mode>[_seed<k>]/`), then writes `ablation_summary.csv/.json` (mean and std over seeds of
 the calibrated val/test metrics, per-language test macro-F1, bootstrap intervals) and `ablation.png`.
+Taught in notebook 08 (08_fusion_ablation).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .common import SERError, write_csv_atomic, write_json_atomic
-from .fusion import MODES, TRAINING_KEYS, add_training_flags, train_late_fusion
+from .fusion import MODES, TRAINING_KEYS, FusionConfig, add_training_flags, train_late_fusion
 
 ABLATION_MODES = ("audio_only", "text_only", "fusion")
 RUN_METRICS = ("val_macro_f1", "val_accuracy", "val_ua", "val_ece", "test_macro_f1", "test_accuracy", "test_ua",
@@ -21,7 +22,7 @@ RUN_METRICS = ("val_macro_f1", "val_accuracy", "val_ua", "val_ece", "test_macro_
 PLOT_METRICS = ("val_macro_f1", "test_macro_f1", "test_accuracy", "test_ua", "test_ece")
 
 
-def parse_seeds(seeds, default_seed: int = 42) -> list[int]:
+def parse_seeds(seeds, default_seed: int = FusionConfig.seed) -> list[int]:
     """'42,43,44' / [42, 43] / '' (-> [default_seed])."""
     if seeds is None or seeds == "" or seeds == []:
         return [int(default_seed)]
@@ -83,7 +84,7 @@ def run_fusion_ablation(train_features, val_features, test_features, output_root
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise SERError(f"unknown mode(s) {bad}; expected some of {list(MODES)}")
-    seed_list = parse_seeds(seeds, settings.pop("seed", 42))
+    seed_list = parse_seeds(seeds, settings.pop("seed", FusionConfig.seed))
     settings.setdefault("compare_fit_strategies", False)
     settings.setdefault("make_plots", False)
     settings.setdefault("progress", False)  # one bar over the runs, not one per fold and epoch loop

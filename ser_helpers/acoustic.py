@@ -10,6 +10,7 @@ Training runs on the Hugging Face `Trainer` (so fp16/bf16, gradient accumulation
 * early stopping on validation macro-F1, freezing the feature encoder for the first N epochs.
 
 The saved `best_model/` is a standard `Wav2Vec2ForSequenceClassification` dir + feature extractor.
+Taught in notebook 03 (03_train_wav2vec2).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from . import __version__
 from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atomic_dir, check_splits, label_map,
                      read_manifest, resolve_device,
                      set_seed, write_json_atomic, write_text_atomic)
+from .common import count_parameters  # noqa: F401 (acoustic.count_parameters)
 from .inference import load_pretrained, normalize_clip, padding_invariant_logits, MIN_SAMPLES
 
 # ----------------------------------------------------------------------------- base models
@@ -76,10 +78,6 @@ def make_base_model(output_dir: str | os.PathLike, size: str = "small", labels: 
                           "`ser make-base-model`. It knows nothing about speech: training starts from scratch. "
                           "A real run starts from a pretrained checkpoint such as `facebook/wav2vec2-base`.\n")
     return Path(output_dir)
-
-
-def count_parameters(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
 
 
 # ----------------------------------------------------------------------------- data

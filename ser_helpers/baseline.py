@@ -7,6 +7,7 @@ chosen on validation macro-F1 only; the test set is scored once, at the end.
 
 The model is saved as plain JSON (scaler mean/scale, coefficients, intercepts, feature settings): no pickle/joblib.
 Per-file features are cached (`feature_cache.npz`, keyed by path, size, mtime and settings) so reruns are fast.
+Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
 
@@ -225,6 +226,34 @@ class BaselineModel:
                    f0_method=d.get("f0_method", "yin"))
 
 
+class BaselineAudioClassifier:
+    """The classical MFCC+prosody logistic regression behind the `inference.AudioClassifier` interface
+    (`AudioClassifier.load` of a folder holding baseline_model.json returns one)."""
+
+    def __init__(self, model, model_dir: str):
+        self.model = model
+        self.model_dir = model_dir
+        self.labels = list(model.labels)
+        self.device = "cpu"
+        self.sampling_rate = SAMPLE_RATE
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, device: str = "cpu") -> "BaselineAudioClassifier":
+        return cls(BaselineModel.load(model_dir), str(model_dir))
+
+    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+                      progress: bool = False) -> np.ndarray:
+        max_samples = int(round(max_duration_sec * SAMPLE_RATE)) if max_duration_sec else None
+        clipped = [np.asarray(w, dtype=np.float32)[:max_samples] if max_samples else w for w in waves]
+        if not clipped:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.asarray(self.model.predict_proba(clipped, sample_rate=SAMPLE_RATE), dtype=np.float32)
+
+    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
+                      max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:
+        return self.predict_proba([audio_mod.load_audio(p) for p in paths], batch_size, max_duration_sec, progress)
+
+
 def _fit_logreg(Z: np.ndarray, y: np.ndarray, C: float, seed: int, n_labels: int):
     """Fit on standardized Z; return (coef [n_labels, F], intercept [n_labels]) with absent classes at -inf-ish."""
     from sklearn.linear_model import LogisticRegression
@@ -259,20 +288,10 @@ class BaselineResult:
         return self.report.get("test")
 
 
-def _ids(labels_col, labels: list[str], manifest: str) -> np.ndarray:
-    index = {lab: i for i, lab in enumerate(labels)}
-    bad = [(i + 2, v) for i, v in enumerate(labels_col) if v not in index]
-    if bad:
-        raise SERError(f"{manifest}: unknown label {bad[0][1]!r} in column 'label' at row {bad[0][0]} "
-                       f"({len(bad)} such rows; expected one of {labels})")
-    return np.array([index[v] for v in labels_col], dtype=int)
-
-
 def _score(model: BaselineModel, X, y, meta, n_boot: int, seed: int, train_counts: dict, train_source: str):
-    """The evaluation stage's metrics (evaluate.compute_metrics): same numbers, breakdowns and majority baseline."""
-    from .evaluate import compute_metrics
+    """The evaluation stage's metrics (metrics.compute_metrics): same numbers, breakdowns and majority baseline."""
     probs = model.predict_proba_features(X)
-    return compute_metrics(y, probs, model.labels, meta, n_boot, seed, train_counts, train_source), probs
+    return M.compute_metrics(y, probs, model.labels, meta, n_boot, seed, train_counts, train_source), probs
 
 
 def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="outputs/cpu/models/baseline/default",
@@ -305,7 +324,7 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
         X[split] = manifest_features(df, sample_rate, max_duration_sec, f0_method, cache, num_workers,
                                      desc=f"baseline features ({split})", manifest_name=sources[split],
                                      used_keys=used)
-        Y[split] = _ids(df["label"], labels, sources[split])
+        Y[split] = M.label_ids(df["label"], labels, sources[split])
     t_feat = time.perf_counter() - t0
     if len(np.unique(Y["train"])) < 2:
         raise SERError(f"{train_manifest}: training needs at least two labels, found {sorted(set(frames['train']['label']))}")

@@ -1,4 +1,8 @@
-"""Shared plumbing: label vocabulary, atomic writes, seeding, device choice, manifest reading."""
+"""Shared plumbing: label vocabulary, atomic writes, seeding, device choice, manifest reading.
+Stage configs: `add_dataclass_flags` / `dataclass_from` make a config dataclass the one source of a stage's
+CLI flags and notebook call (see fusion.FusionConfig).
+Taught in notebook 00 (00_make_demo_corpus) onwards: every notebook's plumbing.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -169,6 +173,51 @@ def resolve_device(device: str = "auto") -> str:
         warnings.warn(f"device {device!r} requested but CUDA is not available; using cpu", stacklevel=2)
         return "cpu"
     return device
+
+
+def count_parameters(model) -> int:
+    """Number of parameters of a torch module (trainable or not)."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+# ----------------------------------------------------------------------------- stage configs (dataclass -> CLI)
+def add_dataclass_flags(parser, cls, skip: Iterable[str] = ()) -> None:
+    """One `--field-name` flag per field of the config dataclass `cls` (its defaults written once, in `cls`).
+
+    A field's `metadata` may hold `choices`, `help` and `cli=False` (no flag). The type is the default's; a
+    bool field defaulting to True becomes `--no-field-name` (store_false), one defaulting to False `--field-name`.
+    """
+    import dataclasses
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if f.name in skip or not meta.get("cli", True):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        extra = {"help": meta["help"]} if meta.get("help") else {}
+        if isinstance(f.default, bool):
+            if f.default:
+                parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", **extra)
+            else:
+                parser.add_argument(flag, action="store_true", **extra)
+            continue
+        if "choices" in meta:
+            extra["choices"] = tuple(meta["choices"])
+        if not isinstance(f.default, str):
+            extra["type"] = type(f.default)
+        parser.add_argument(flag, default=f.default, **extra)
+
+
+def dataclass_params(cls, params) -> dict:
+    """The entries of `params` (a dict, `vars(args)`, a notebook's `globals()`) named like fields of `cls`."""
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in dict(params).items() if k in names}
+
+
+def dataclass_from(cls, params, **overrides):
+    """`cls(**dataclass_params(cls, params))` with `overrides` winning: the one short call from a notebook's
+    parameters or a CLI's flags to a stage config."""
+    return cls(**(dataclass_params(cls, params) | overrides))
 
 
 # ----------------------------------------------------------------------------- manifests

@@ -7,6 +7,7 @@ transcript=None) -> dict`, `describe()`), so tests can inject a small fake one.
 
 Safety defaults: binds 127.0.0.1, `share=False`, uploads limited to `MAX_FILE_SIZE`, Gradio
 analytics off. Bad input (unreadable, silent, too short, too long) becomes a readable `gr.Error`.
+Taught in notebook 10 (10_gradio_demo).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import audio as audio_io
 from .common import LABELS, SAMPLE_RATE, SERError, display_name, read_json
+from .layout import RunLayout
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -215,15 +217,6 @@ def show_markdown(text: str):
 
 
 # ----------------------------------------------------------------------------- examples
-def _run_dir_of(fusion_dir: Path) -> Path | None:
-    """{run_dir}/fusion/models/<exp> -> run_dir (None when the layout differs)."""
-    fusion_dir = Path(fusion_dir).resolve()
-    parents = fusion_dir.parents
-    if len(parents) >= 3 and parents[0].name == "models" and parents[1].name == "fusion":
-        return parents[2]
-    return None
-
-
 def _example_tables(fusion_dir: Path) -> list[Path]:
     """Candidate test-split tables: pipeline.json pointers, then features/, then manifests/."""
     out: list[Path] = []
@@ -245,11 +238,11 @@ def _example_tables(fusion_dir: Path) -> list[Path]:
             val = meta.get(key) or (meta.get("data") or {}).get(key)
             if val:
                 out.append(Path(val))
-    run_dir = _run_dir_of(fusion_dir)
-    if run_dir is not None:
-        out.append(run_dir / "features" / "test_features.csv")
-        out += sorted((run_dir / "manifests").glob("multilingual*/test.csv"))
-        out += sorted((run_dir / "manifests").glob("*/test.csv"))
+    run = RunLayout.of_fusion_model(fusion_dir)
+    if run is not None:
+        out.append(run.features_csv("test"))
+        out += sorted(run.manifests.glob("multilingual*/test.csv"))
+        out += sorted(run.manifests.glob("*/test.csv"))
     return [p for p in out if p.exists()]
 
 

@@ -5,6 +5,7 @@ weighted-F1, per-class P/R/F1/support, ECE (15 equal-width bins), NLL, confusion
 beside them; breakdowns by language, dialog_type and speaker when the manifest has those columns; bootstrap 95%
 intervals (over utterances) for macro-F1 and UA. Inference goes through `inference.AudioClassifier` (batched,
 length-bucketed, padding-invariant), so the numbers do not depend on `batch_size`.
+Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from . import audio as audio_mod
 from . import metrics as M
 from .common import (SAMPLE_RATE, SERError, add_split_overlap_flag, check_splits, display_name, read_json,
                      read_manifest, write_csv_atomic, write_json_atomic)
+from .metrics import (BREAKDOWN_COLUMNS, compute_metrics, group_metrics, label_ids,  # noqa: F401 (evaluate.*)
+                      majority_metrics)
 
-BREAKDOWN_COLUMNS = ("language", "dialog_type", "speaker")
 PREDICTION_META_COLUMNS = ("language", "speaker", "dialog_type")
 #: clips decoded and held in memory at once (inference is length-bucketed within a chunk)
 LOAD_CHUNK = 512
@@ -76,15 +78,6 @@ def load_clips(paths: Sequence[str], sample_rate: int = SAMPLE_RATE, max_duratio
 
 
 # ----------------------------------------------------------------------------- metrics
-def _label_ids(labels_col, labels: Sequence[str], manifest_name: str) -> np.ndarray:
-    index = {lab: i for i, lab in enumerate(labels)}
-    bad = [(i + 2, v) for i, v in enumerate(labels_col) if v not in index]
-    if bad:
-        raise SERError(f"{manifest_name}: label {bad[0][1]!r} at row {bad[0][0]} (column 'label') is not one of the "
-                       f"model's labels {list(labels)} ({len(bad)} such rows)")
-    return np.array([index[v] for v in labels_col], dtype=int)
-
-
 def _counts_from(report, labels: Sequence[str]):
     """The training split's {label: count} in a train_report.json, in any of the forms the stages write:
     `data.train.label_counts` (acoustic), `train_label_counts` (baseline) or `label_counts.train`."""
@@ -148,54 +141,6 @@ def train_label_distribution(model_dir, labels: Sequence[str], train_manifest: s
     return None, None
 
 
-def majority_metrics(y_true: np.ndarray, labels: Sequence[str], train_counts: Mapping[str, float] | None = None,
-                     source: str | None = None) -> dict:
-    """Always predict the majority label of the training distribution if known, else of the evaluated set."""
-    labels = list(labels)
-    if train_counts:
-        ref = np.repeat(np.arange(len(labels)), [int(train_counts.get(lab, 0)) for lab in labels])
-        src, detail = "train distribution", source or ""
-    else:
-        ref = np.asarray(y_true)
-        src, detail = "evaluated set", "the training distribution is unknown"
-    maj = M.majority_baseline(ref, y_true, labels)
-    out = {k: maj[k] for k in ("majority_label", "accuracy", "ua", "macro_f1", "weighted_f1")}
-    out["source"] = src
-    out["source_detail"] = detail
-    return out
-
-
-def group_metrics(y: np.ndarray, probs: np.ndarray, groups: Sequence, labels: Sequence[str]) -> dict:
-    """Metrics per group value (n, accuracy, ua, macro_f1, weighted_f1, ece, per-class support)."""
-    groups = np.asarray([str(g) for g in groups])
-    out = {}
-    for g in sorted(set(groups)):
-        m = groups == g
-        gm = M.classification_metrics(y[m], probs[m], labels)
-        out[g] = {k: gm[k] for k in ("n", "accuracy", "ua", "macro_f1", "weighted_f1", "ece")}
-        out[g]["support"] = {lab: gm["per_class"][lab]["support"] for lab in labels}
-    return out
-
-
-def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], meta=None, bootstrap: int = 1000,
-                    seed: int = 0, train_counts=None, train_source=None) -> dict:
-    """Full metrics dict of one evaluation (see module doc). `meta`: DataFrame with breakdown columns."""
-    labels = list(labels)
-    m = M.classification_metrics(y, probs, labels)
-    if bootstrap:
-        m["ci95"] = {k: list(M.bootstrap_ci(y, probs, k, n_boot=bootstrap, seed=seed, labels=labels))
-                     for k in ("macro_f1", "ua")}
-        m["bootstrap"] = {"n_boot": int(bootstrap), "seed": seed, "unit": "utterance", "interval": "percentile 95%"}
-    m["majority_baseline"] = majority_metrics(y, labels, train_counts, train_source)
-    m["breakdowns"] = {}
-    if meta is not None:
-        for col in BREAKDOWN_COLUMNS:
-            if col in meta.columns and meta[col].notna().any():
-                vals = meta[col].fillna("n/a").astype(str).to_numpy()
-                m["breakdowns"][col] = group_metrics(y, probs, vals, labels)
-    return m
-
-
 # ----------------------------------------------------------------------------- the stage
 @dataclass
 class EvalResult:
@@ -244,7 +189,7 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
     if int(sample_rate) != clf.sampling_rate:
         raise SERError(f"--sample-rate {sample_rate} differs from the model's feature extractor "
                        f"({clf.sampling_rate} Hz, {clf.model_dir}); evaluate at the rate the model was trained on")
-    y = _label_ids(df["label"], labels, manifest_name)
+    y = label_ids(df["label"], labels, manifest_name)
     t_load = t_inf = 0.0
     n_cut = 0
     limit = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None

@@ -14,6 +14,7 @@ that many epochs (the temperature is fitted on them); the deployed model is trai
 that many epochs too.
 `fit_strategy="train"` is the naive way (fit on train, early-stop and calibrate on val); the report
 compares both on the test split.
+Taught in notebook 07 (07_train_late_fusion).
 """
 from __future__ import annotations
 
@@ -23,16 +24,16 @@ import json
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .metrics import ece_bias_corrected, ece_bin_index, ece_sampling_floor, ece_score, entropy, softmax
-from .common import (LABELS, SERError, add_split_overlap_flag, atomic_dir, atomic_path, check_splits, not_utf8,
-                     read_json,
-                     resolve_device, set_seed,
+from .metrics import (bootstrap_intervals, ece_sampling_floor, entropy,
+                      macro_f1, softmax)
+from .common import (LABELS, SERError, add_dataclass_flags, atomic_dir, check_splits, count_parameters,
+                     dataclass_from, dataclass_params, not_utf8, read_json, resolve_device, set_seed,
                      write_json_atomic)
 
 MODES = ("fusion", "audio_only", "text_only")
@@ -59,9 +60,11 @@ DEFAULT_FEATURE_COLUMNS = {
 
 @dataclass
 class FusionConfig:
-    """Settings of one late-fusion run (names and defaults = `ser train-late-fusion` flags)."""
-    mode: str = "fusion"
-    fusion_arch: str = "mlp"
+    """Settings of one late-fusion run, each default written once, here: the `ser train-late-fusion` and
+    `ser run-fusion-ablation` flags are generated from these fields (`common.add_dataclass_flags`), and notebooks
+    07/08 build one with `FusionConfig.from_params(globals())`."""
+    mode: str = field(default="fusion", metadata={"choices": MODES})
+    fusion_arch: str = field(default="mlp", metadata={"choices": ARCHS})
     hidden_size: int = 64
     gate_hidden_size: int = 32
     dropout: float = 0.2
@@ -71,17 +74,35 @@ class FusionConfig:
     weight_decay: float = 1e-4
     patience: int = 12
     seed: int = 42
-    device: str = "auto"
-    calibration_mode: str = "global_temperature"
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    calibration_mode: str = field(default="global_temperature", metadata={"choices": CALIBRATION_MODES})
     calibration_max_iter: int = 200
-    min_language_samples: int = 100
-    fit_strategy: str = "auto"
+    min_language_samples: int = field(default=100, metadata={
+        "help": "per-language temperature only for languages with at least this many val rows"})
+    fit_strategy: str = field(default="auto", metadata={
+        "choices": FIT_STRATEGY_CHOICES,
+        "help": "val_cv: fit on speaker-grouped CV over val (held-out audio probs); train: the naive way; "
+                f"auto: val_cv when summary.json shows train audio confidence >= val + {IN_SAMPLE_GAP}"})
     cv_folds: int = 5
-    compare_fit_strategies: bool = True
+    compare_fit_strategies: bool = field(default=True, metadata={
+        "help": "skip training the other fit strategy for the report's comparison"})
     n_bootstrap: int = 1000
-    allow_split_overlap: bool = False  # go on (warned, recorded) when the splits share files or speakers
-    make_plots: bool = True
-    progress: bool = True  # per-fold training bars (the ablation turns them off under its own bar)
+    allow_split_overlap: bool = field(default=False, metadata={
+        "help": "go on (with a warning, recorded in the report) when the splits share files or speakers; "
+                "refused by default"})
+    make_plots: bool = field(default=True, metadata={"cli": False})
+    # per-fold training bars (the ablation turns them off under its own bar)
+    progress: bool = field(default=True, metadata={"cli": False})
+
+    @classmethod
+    def from_params(cls, params, **overrides) -> "FusionConfig":
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
+        return dataclass_from(cls, params, **overrides)
+
+    @classmethod
+    def params_in(cls, params) -> dict:
+        """Just those entries, as keyword arguments (e.g. for `ablation.run_fusion_ablation`)."""
+        return dataclass_params(cls, params)
 
     def check(self) -> None:
         for name, value, allowed in (("mode", self.mode, MODES), ("fusion_arch", self.fusion_arch, ARCHS),
@@ -264,10 +285,6 @@ def build_network(arch: dict):
     return Ensemble()
 
 
-def count_parameters(net) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
-
-
 def make_arch(cfg: FusionConfig, feature_names: Sequence[str], n_classes: int) -> dict:
     arch_type = cfg.fusion_arch
     audio_idx = [i for i, c in enumerate(feature_names) if c.startswith("audio_") or c == "lang_is_zh"]
@@ -280,13 +297,6 @@ def make_arch(cfg: FusionConfig, feature_names: Sequence[str], n_classes: int) -
             "hidden_size": int(cfg.hidden_size), "gate_hidden_size": int(cfg.gate_hidden_size),
             "dropout": float(cfg.dropout), "n_classes": int(n_classes), "audio_idx": audio_idx,
             "text_idx": text_idx, "n_members": 1}
-
-
-def _macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
-    cm = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
-    tp = np.diag(cm).astype(float)
-    denom = cm.sum(0) + cm.sum(1)
-    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
 
 
 def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | None, y_es: np.ndarray | None,
@@ -327,7 +337,7 @@ def _train_member(arch: dict, X: np.ndarray, y: np.ndarray, X_es: np.ndarray | N
             continue
         with torch.no_grad():
             pred = net(Xe)[0].argmax(1).cpu().numpy()
-        f1 = _macro_f1(y_es, pred, arch["n_classes"])
+        f1 = macro_f1(y_es, pred, arch["n_classes"])
         history.append({"epoch": epoch, "train_loss": total / n, "es_macro_f1": f1})
         if f1 > best[0] + 1e-9:
             best, bad = (f1, copy.deepcopy(net.state_dict()), epoch), 0
@@ -392,8 +402,9 @@ def _fit_vector_scaling(logits: np.ndarray, y: np.ndarray, max_iter: int) -> tup
     return w.detach().tolist(), b.detach().tolist()
 
 
-def fit_calibration(logits: np.ndarray, y: np.ndarray, languages: Sequence[str], mode: str = "global_temperature",
-                    max_iter: int = 200, min_language_samples: int = 100) -> dict:
+def fit_calibration(logits: np.ndarray, y: np.ndarray, languages: Sequence[str],
+                    mode: str = FusionConfig.calibration_mode, max_iter: int = FusionConfig.calibration_max_iter,
+                    min_language_samples: int = FusionConfig.min_language_samples) -> dict:
     """Fit calibration on VALIDATION logits (NLL, LBFGS). Returns a JSON-able dict for apply_calibration."""
     if mode not in CALIBRATION_MODES:
         raise SERError(f"calibration_mode={mode!r} is not one of {list(CALIBRATION_MODES)}")
@@ -442,39 +453,6 @@ def apply_calibration(logits: np.ndarray, calibration: dict, languages: Sequence
 
 
 # ============================================================================ metrics
-def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-                        n_bins: int = 15) -> dict:
-    """Percentile bootstrap intervals of macro-F1 and ECE (vectorised; same definitions as ser_helpers.metrics).
-
-    The ECE interval is shifted by the bootstrap bias (`metrics.ece_bias_corrected`): resampling inflates
-    binned ECE, so the plain percentile interval would lie above the point estimate."""
-    y = np.asarray(y, dtype=int); probs = np.asarray(probs, dtype=np.float64)
-    n, c = probs.shape
-    if n_boot <= 0 or n == 0:
-        return {"macro_f1": None, "ece": None}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, (n_boot, n))
-    pred = probs.argmax(1)
-    offs = np.arange(n_boot)[:, None]
-    cm = np.bincount((offs * c * c + y[idx] * c + pred[idx]).ravel(), minlength=n_boot * c * c).reshape(n_boot, c, c)
-    tp = np.einsum("bii->bi", cm).astype(float)
-    denom = cm.sum(1) + cm.sum(2)
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0).mean(1)
-    conf = probs.max(1)
-    correct = (pred == y).astype(float)
-    bins = ece_bin_index(conf, n_bins)
-    valid = bins >= 0
-    b_idx = np.where(valid, bins, 0)[idx] + offs * n_bins
-    w = valid[idx].astype(float)
-    conf_sum = np.bincount(b_idx.ravel(), weights=(conf[idx] * w).ravel(), minlength=n_boot * n_bins)
-    acc_sum = np.bincount(b_idx.ravel(), weights=(correct[idx] * w).ravel(), minlength=n_boot * n_bins)
-    ece = np.abs(acc_sum - conf_sum).reshape(n_boot, n_bins).sum(1) / n
-    q = [100 * alpha / 2, 100 * (1 - alpha / 2)]
-    ece_lo, ece_hi = np.percentile(ece, q)
-    return {"macro_f1": np.percentile(f1, q).tolist(),
-            "ece": list(ece_bias_corrected(float(ece_lo), float(ece_hi), float(ece.mean()), ece_score(probs, y, n_bins)))}
-
-
 def _summary(y: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict:
     from .metrics import classification_metrics
     m = classification_metrics(y, probs, labels)
@@ -550,7 +528,7 @@ def _fit_val_cv(arch, data, cfg, device, groups, group_kind):
         oof[held] = lg
         if oof_gate is not None:
             oof_gate[held] = g
-        infos[k]["oof_macro_f1"] = _macro_f1(y[held], lg.argmax(1), arch["n_classes"])
+        infos[k]["oof_macro_f1"] = macro_f1(y[held], lg.argmax(1), arch["n_classes"])
     net, final = _train_member(arch, X, y, None, None, cfg, cfg.seed, device, desc=f"{cfg.mode} final refit",
                                fixed_epochs=final_epochs)
     final.update(n_fit=int(len(y)), epochs=final_epochs)
@@ -598,15 +576,16 @@ def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, lab
 
 # ============================================================================ public entry
 def train_late_fusion(train_features, val_features, test_features, output_dir, features_summary=None,
-                      labels: Sequence[str] = LABELS, **settings) -> FusionResult:
+                      labels: Sequence[str] = LABELS, config: FusionConfig | None = None, **settings) -> FusionResult:
     """Train + calibrate a late-fusion model; write the artifacts of stage 07 into `output_dir`.
 
-    `settings` are FusionConfig fields (the CLI flags, e.g. mode="fusion", fusion_arch="gated").
+    `config` (default: FusionConfig()) holds the settings; `settings` are FusionConfig fields that override it
+    (the CLI flags, e.g. mode="fusion", fusion_arch="gated").
     """
     unknown = set(settings) - set(FusionConfig.__dataclass_fields__)
     if unknown:
         raise SERError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(FusionConfig.__dataclass_fields__)}")
-    cfg = FusionConfig(**settings)
+    cfg = replace(config or FusionConfig(), **settings)  # a copy: the run records what it resolved in it
     cfg.check()
     t0 = time.perf_counter()
     labels = list(labels)
@@ -865,44 +844,21 @@ def _check_names(model_names: list, other: list, other_what: str, model_what: st
 
 
 # ============================================================================ CLI
-def add_training_flags(p) -> None:
-    """The train-late-fusion settings (shared with run-fusion-ablation), CLI_CONTRACT defaults."""
-    p.add_argument("--fusion-arch", choices=ARCHS, default="mlp")
-    p.add_argument("--hidden-size", type=int, default=64)
-    p.add_argument("--gate-hidden-size", type=int, default=32)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--epochs", type=int, default=80)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--patience", type=int, default=12)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--calibration-mode", choices=CALIBRATION_MODES, default="global_temperature")
-    p.add_argument("--calibration-max-iter", type=int, default=200)
-    p.add_argument("--min-language-samples", type=int, default=100)
+def add_training_flags(p, skip=("mode",)) -> None:
+    """The train-late-fusion settings (shared with run-fusion-ablation): one flag per FusionConfig field,
+    CLI_CONTRACT names and defaults, plus --features-summary."""
+    add_dataclass_flags(p, FusionConfig, skip=skip)
     p.add_argument("--features-summary", default=None,
                    help="features/summary.json with the feature column lists (default: beside --train-features)")
-    p.add_argument("--fit-strategy", choices=FIT_STRATEGY_CHOICES, default="auto",
-                   help="val_cv: fit on speaker-grouped CV over val (held-out audio probs); train: the naive way; "
-                        f"auto: val_cv when summary.json shows train audio confidence >= val + {IN_SAMPLE_GAP}")
-    p.add_argument("--cv-folds", type=int, default=5)
-    p.add_argument("--no-compare-fit-strategies", dest="compare_fit_strategies", action="store_false",
-                   help="skip training the other fit strategy for the report's comparison")
-    p.add_argument("--n-bootstrap", type=int, default=1000)
-    add_split_overlap_flag(p)
 
 
-TRAINING_KEYS = ("fusion_arch", "hidden_size", "gate_hidden_size", "dropout", "epochs", "batch_size",
-                 "learning_rate", "weight_decay", "patience", "seed", "device", "calibration_mode",
-                 "calibration_max_iter", "min_language_samples", "fit_strategy", "cv_folds",
-                 "compare_fit_strategies", "n_bootstrap", "allow_split_overlap")
+#: the FusionConfig fields the CLI sets (all but `mode`, which only train-late-fusion has)
+TRAINING_KEYS = tuple(f.name for f in fields(FusionConfig) if f.metadata.get("cli", True) and f.name != "mode")
 
 
 def _cli_train(args) -> int:
-    settings = {k: getattr(args, k) for k in TRAINING_KEYS}
     res = train_late_fusion(args.train_features, args.val_features, args.test_features, args.output_dir,
-                            features_summary=args.features_summary, mode=args.mode, **settings)
+                            features_summary=args.features_summary, config=FusionConfig.from_params(vars(args)))
     r = res.report
     print(json.dumps({"output_dir": str(res.output_dir), "mode": r["mode"], "fusion_arch": r["fusion_arch"],
                       "temperature": r["calibration"]["temperature"],
@@ -917,8 +873,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("--val-features", required=True)
     p.add_argument("--test-features", required=True)
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--mode", choices=MODES, default="fusion")
-    add_training_flags(p)
+    add_training_flags(p, skip=())
     p.set_defaults(func=_cli_train)
 
 

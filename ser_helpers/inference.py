@@ -11,6 +11,7 @@ Hugging Face models. Training (ser_helpers.acoustic) uses the very same forward.
 
     clf = AudioClassifier.load("outputs/cpu/models/audio/multilingual/best_model")
     P = clf.predict_proba([wave_16k_float32, ...], batch_size=8, max_duration_sec=15.0)
+Taught in notebook 03 (03_train_wav2vec2) and used in 04-06 and 10.
 """
 from __future__ import annotations
 
@@ -163,6 +164,7 @@ class AudioClassifier:
         with the same interface, so any stage can use either as its audio model."""
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
         if Path(str(model_dir_or_hub_id)).is_dir() and (Path(str(model_dir_or_hub_id)) / "baseline_model.json").exists():
+            from .baseline import BaselineAudioClassifier
             return BaselineAudioClassifier.load(model_dir_or_hub_id)
         source = resolve_model_source(model_dir_or_hub_id)
         model = load_pretrained(AutoModelForAudioClassification, source, "audio model")
@@ -212,35 +214,6 @@ class AudioClassifier:
 
 
 # ----------------------------------------------------------------------------- predict CLI
-class BaselineAudioClassifier:
-    """The classical MFCC+prosody logistic regression behind the AudioClassifier interface."""
-
-    def __init__(self, model, model_dir: str):
-        self.model = model
-        self.model_dir = model_dir
-        self.labels = list(model.labels)
-        self.device = "cpu"
-        self.sampling_rate = SAMPLE_RATE
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike, device: str = "cpu") -> "BaselineAudioClassifier":
-        from .baseline import BaselineModel
-        return cls(BaselineModel.load(model_dir), str(model_dir))
-
-    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
-                      progress: bool = False) -> np.ndarray:
-        max_samples = int(round(max_duration_sec * SAMPLE_RATE)) if max_duration_sec else None
-        clipped = [np.asarray(w, dtype=np.float32)[:max_samples] if max_samples else w for w in waves]
-        if not clipped:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.asarray(self.model.predict_proba(clipped, sample_rate=SAMPLE_RATE), dtype=np.float32)
-
-    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
-                      max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:
-        from .audio import load_audio
-        return self.predict_proba([load_audio(p) for p in paths], batch_size, max_duration_sec, progress)
-
-
 def collect_audio_files(items: Sequence[str | os.PathLike]) -> list[Path]:
     """Expand files and directories (recursively, audio extensions) into a sorted file list."""
     files: list[Path] = []

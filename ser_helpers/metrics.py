@@ -2,15 +2,18 @@
 
 ECE follows Guo et al. 2017: 15 equal-width bins on top-1 confidence, a sample falls in a bin
 when lower < confidence <= upper, ECE = sum(bin size / n * |accuracy(bin) - confidence(bin)|).
+Macro-F1, UA (mean recall over the labels present), WA (accuracy), confusion counts, bootstrap intervals
+(`scipy.stats.bootstrap` over utterances) and the evaluation stage's full metrics dict live here, for every stage.
+Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from .common import LABELS, write_csv_atomic
+from .common import LABELS, SERError, write_csv_atomic
 
 
 def _as_ids(y, labels: Sequence[str]) -> np.ndarray:
@@ -21,24 +24,36 @@ def _as_ids(y, labels: Sequence[str]) -> np.ndarray:
     return np.array([index[v] for v in y], dtype=int)
 
 
+def ece_bin_index(conf: np.ndarray, n_bins: int = 15) -> np.ndarray:
+    """The ECE bin of each confidence: bin b holds edges[b] < conf <= edges[b+1] (15 equal-width bins on [0, 1]);
+    -1 = in no bin (conf <= 0). The one binning rule of every ECE here (score, reliability, bootstrap, floor)."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return np.clip(np.searchsorted(edges, conf, side="left") - 1, -1, n_bins - 1)
+
+
 def ece_score(probs: np.ndarray, y_true, n_bins: int = 15) -> float:
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y_true, dtype=int)
     conf = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = ece_bin_index(conf, n_bins)
     ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        in_bin = (conf > lo) & (conf <= hi)
+    for b in range(n_bins):
+        in_bin = bins == b
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - conf[in_bin].mean())
     return float(ece)
 
 
-def ece_bin_index(conf: np.ndarray, n_bins: int = 15) -> np.ndarray:
-    """Vectorised bin of each confidence under ece_score's rule (lower < conf <= upper); -1 = in no bin (conf <= 0)."""
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    return np.clip(np.searchsorted(edges, conf, side="left") - 1, -1, n_bins - 1)
+def _ece_rows(bins: np.ndarray, conf: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
+    """ECE of each row of [R, n] arrays (bins from `ece_bin_index`; all three broadcast to [R, n])."""
+    bins, conf, correct = np.broadcast_arrays(np.atleast_2d(bins), np.atleast_2d(conf), np.atleast_2d(correct))
+    r, n = bins.shape
+    valid = (bins >= 0).astype(float)
+    idx = (np.arange(r)[:, None] * n_bins + np.maximum(bins, 0)).ravel()
+    conf_sum = np.bincount(idx, weights=(conf * valid).ravel(), minlength=r * n_bins)
+    acc_sum = np.bincount(idx, weights=(correct * valid).ravel(), minlength=r * n_bins)
+    return np.abs(acc_sum - conf_sum).reshape(r, n_bins).sum(1) / n
 
 
 def reliability_bins(probs: np.ndarray, y_true, n_bins: int = 15) -> dict:
@@ -47,9 +62,10 @@ def reliability_bins(probs: np.ndarray, y_true, n_bins: int = 15) -> dict:
     conf = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == y).astype(np.float64)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = ece_bin_index(conf, n_bins)
     out = {"lower": [], "upper": [], "count": [], "accuracy": [], "confidence": []}
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
+    for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        m = bins == b
         out["lower"].append(float(lo)); out["upper"].append(float(hi)); out["count"].append(int(m.sum()))
         out["accuracy"].append(float(correct[m].mean()) if m.any() else None)
         out["confidence"].append(float(conf[m].mean()) if m.any() else None)
@@ -113,53 +129,116 @@ def majority_baseline(y_train, y_eval, labels: Sequence[str] = LABELS) -> dict:
     return m
 
 
-def _macro_f1_from_pairs(y: np.ndarray, pred: np.ndarray, k: int) -> float:
-    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k).astype(np.float64)
-    tp = np.diag(cm)
-    denom = cm.sum(axis=0) + cm.sum(axis=1)
-    f1 = np.divide(2 * tp, denom, out=np.zeros(k), where=denom > 0)
-    return float(f1.mean())
+def label_ids(labels_col, labels: Sequence[str], source: str) -> np.ndarray:
+    """Label codes -> ids in `labels` order; an unknown code is an error naming `source`, the row and the code."""
+    labels = list(labels)
+    index = {lab: i for i, lab in enumerate(labels)}
+    bad = [(i + 2, v) for i, v in enumerate(labels_col) if v not in index]
+    if bad:
+        raise SERError(f"{source}: unknown label {bad[0][1]!r} at row {bad[0][0]} (column 'label') is not one of the "
+                       f"model's labels {labels} ({len(bad)} such rows)")
+    return np.array([index[v] for v in labels_col], dtype=int)
 
 
-def _ua_from_pairs(y: np.ndarray, pred: np.ndarray, k: int) -> float:
-    support = np.bincount(y, minlength=k)
-    hits = np.bincount(y[y == pred], minlength=k)
-    present = support > 0
-    return float(np.mean(hits[present] / support[present]))
+def _confusion_rows(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """Confusion counts [R, k, k] (rows = true) of each row of [R, n] label ids."""
+    y, pred = np.atleast_2d(y), np.atleast_2d(pred)
+    r = y.shape[0]
+    offs = np.arange(r)[:, None] * (k * k)
+    return np.bincount((offs + y * k + pred).ravel(), minlength=r * k * k).reshape(r, k, k)
+
+
+def _macro_f1_rows(cm: np.ndarray) -> np.ndarray:
+    """Macro-F1 of each [k, k] confusion in cm [R, k, k]: sklearn's zero_division=0 over all labels."""
+    tp = np.einsum("rii->ri", cm).astype(float)
+    denom = cm.sum(1) + cm.sum(2)
+    return np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0).mean(1)
+
+
+def _ua_rows(cm: np.ndarray) -> np.ndarray:
+    """UA (mean recall over the labels present) of each confusion in cm [R, k, k]."""
+    support = cm.sum(2)
+    hits = np.einsum("rii->ri", cm)
+    recall = np.divide(hits, support, out=np.full(support.shape, np.nan), where=support > 0)
+    return np.nanmean(recall, axis=1)
+
+
+def confusion_counts(y, pred, n_classes: int) -> np.ndarray:
+    """Confusion matrix [k, k] (rows = true, cols = predicted) of integer label ids."""
+    return _confusion_rows(np.asarray(y, dtype=int), np.asarray(pred, dtype=int), n_classes)[0]
+
+
+def macro_f1(y, pred, n_classes: int) -> float:
+    """Macro-F1 over all `n_classes` labels (sklearn's f1_score(average="macro", zero_division=0))."""
+    return float(_macro_f1_rows(confusion_counts(y, pred, n_classes)[None])[0])
+
+
+def unweighted_accuracy(y, pred, n_classes: int) -> float:
+    """UA: mean per-class recall over the labels present in `y` (sklearn's balanced_accuracy_score)."""
+    return float(_ua_rows(confusion_counts(y, pred, n_classes)[None])[0])
+
+
+BOOTSTRAP_METRICS = ("macro_f1", "ua", "accuracy", "ece")
+
+
+def _bootstrap_statistic(metric: str, k: int, n_bins: int):
+    """A vectorised statistic of paired (y, pred, conf) rows for scipy.stats.bootstrap."""
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(f"unknown bootstrap metric {metric!r}")
+
+    def statistic(y, pred, conf, axis=-1):
+        y2, p2, c2 = np.atleast_2d(y), np.atleast_2d(pred), np.atleast_2d(conf)
+        if metric == "macro_f1":
+            v = _macro_f1_rows(_confusion_rows(y2, p2, k))
+        elif metric == "ua":
+            v = _ua_rows(_confusion_rows(y2, p2, k))
+        elif metric == "accuracy":
+            v = (y2 == p2).mean(axis=-1)
+        else:
+            v = _ece_rows(ece_bin_index(c2, n_bins), c2, (y2 == p2).astype(float), n_bins)
+        return v if np.ndim(y) > 1 else v[0]
+    return statistic
+
+
+def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_boot: int = 1000, seed: int = 0,
+                       alpha: float = 0.05, n_bins: int = 15) -> tuple[float, float]:
+    """Percentile bootstrap interval of one metric over utterances (`scipy.stats.bootstrap`, paired rows
+    resampled with replacement from `np.random.default_rng(seed)`; integer label ids `y`).
+
+    macro-F1, UA, accuracy and ECE are computed from counts for all resamples at once (milliseconds for 1000).
+    ECE's interval is bias-corrected (`ece_bias_corrected`)."""
+    from scipy.stats import bootstrap
+    y = np.asarray(y, dtype=int)
+    probs = np.asarray(probs, dtype=np.float64)
+    pred, conf = probs.argmax(axis=1), probs.max(axis=1)
+    stat = _bootstrap_statistic(metric, probs.shape[1], n_bins)
+    if len(y) < 2:  # every resample of one row is that row (scipy needs two)
+        point = float(stat(y, pred, conf))
+        return point, point
+    res = bootstrap((y, pred, conf), stat, n_resamples=int(n_boot), confidence_level=1 - alpha, method="percentile",
+                    paired=True, vectorized=True, rng=np.random.default_rng(seed))
+    dist = res.bootstrap_distribution
+    # np.percentile of the resamples rather than res.confidence_interval (scipy's quantile of the float
+    # alpha/2 = 0.025000000000000022 differs from np.percentile's 2.5 in the last bit): the numbers stay those
+    # of the earlier runs' reports
+    lo, hi = (float(v) for v in np.percentile(dist, [100 * alpha / 2, 100 * (1 - alpha / 2)]))
+    if metric == "ece":
+        lo, hi = ece_bias_corrected(lo, hi, float(dist.mean()), ece_score(probs, y, n_bins))
+    return lo, hi
 
 
 def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_boot: int = 1000, seed: int = 0,
                  alpha: float = 0.05, labels: Sequence[str] = LABELS) -> tuple[float, float]:
-    """Percentile bootstrap interval of a metric over utterances (resampled with replacement).
+    """`bootstrap_interval` for labels given as codes or ids (in `labels` order)."""
+    return bootstrap_interval(_as_ids(y_true, list(labels)), probs, metric, n_boot, seed, alpha)
 
-    macro-F1 (sklearn's zero_division=0 convention over all labels), UA and accuracy are computed
-    from confusion counts with numpy, so 1000 resamples take milliseconds. ECE's interval is
-    bias-corrected (`ece_bias_corrected`)."""
-    labels = list(labels)
-    k = len(labels)
-    y = _as_ids(y_true, labels)
-    probs = np.asarray(probs, dtype=np.float64)
-    pred = probs.argmax(axis=1)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    vals = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, n, n)
-        yt, yp = y[idx], pred[idx]
-        if metric == "macro_f1":
-            vals[b] = _macro_f1_from_pairs(yt, yp, k)
-        elif metric == "ua":
-            vals[b] = _ua_from_pairs(yt, yp, k)
-        elif metric == "accuracy":
-            vals[b] = np.mean(yt == yp)
-        elif metric == "ece":
-            vals[b] = ece_score(probs[idx], yt)
-        else:
-            raise ValueError(f"unknown bootstrap metric {metric!r}")
-    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    if metric == "ece":
-        lo, hi = ece_bias_corrected(lo, hi, float(vals.mean()), ece_score(probs, y))
-    return float(lo), float(hi)
+
+def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+                        n_bins: int = 15) -> dict:
+    """The macro-F1 and (bias-corrected) ECE intervals of `bootstrap_interval` as lists; None without resamples."""
+    if n_boot <= 0 or len(y) == 0:
+        return {"macro_f1": None, "ece": None}
+    return {m: list(bootstrap_interval(y, probs, m, n_boot, seed, alpha, n_bins)) for m in ("macro_f1", "ece")}
 
 
 def ece_bias_corrected(lo: float, hi: float, boot_mean: float, point: float) -> tuple[float, float]:
@@ -169,6 +248,60 @@ def ece_bias_corrected(lo: float, hi: float, boot_mean: float, point: float) -> 
     percentile interval sits above the point estimate; shifting it by that bias centres it again."""
     bias = boot_mean - point
     return max(0.0, lo - bias), max(0.0, hi - bias)
+
+
+# ----------------------------------------------------------------------------- one evaluation's metrics
+BREAKDOWN_COLUMNS = ("language", "dialog_type", "speaker")
+
+
+def majority_metrics(y_true: np.ndarray, labels: Sequence[str], train_counts: Mapping[str, float] | None = None,
+                     source: str | None = None) -> dict:
+    """Always predict the majority label of the training distribution if known, else of the evaluated set."""
+    labels = list(labels)
+    if train_counts:
+        ref = np.repeat(np.arange(len(labels)), [int(train_counts.get(lab, 0)) for lab in labels])
+        src, detail = "train distribution", source or ""
+    else:
+        ref = np.asarray(y_true)
+        src, detail = "evaluated set", "the training distribution is unknown"
+    maj = majority_baseline(ref, y_true, labels)
+    out = {k: maj[k] for k in ("majority_label", "accuracy", "ua", "macro_f1", "weighted_f1")}
+    out["source"] = src
+    out["source_detail"] = detail
+    return out
+
+
+def group_metrics(y: np.ndarray, probs: np.ndarray, groups: Sequence, labels: Sequence[str]) -> dict:
+    """Metrics per group value (n, accuracy, ua, macro_f1, weighted_f1, ece, per-class support)."""
+    groups = np.asarray([str(g) for g in groups])
+    out = {}
+    for g in sorted(set(groups)):
+        m = groups == g
+        gm = classification_metrics(y[m], probs[m], labels)
+        out[g] = {k: gm[k] for k in ("n", "accuracy", "ua", "macro_f1", "weighted_f1", "ece")}
+        out[g]["support"] = {lab: gm["per_class"][lab]["support"] for lab in labels}
+    return out
+
+
+def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], meta=None, bootstrap: int = 1000,
+                    seed: int = 0, train_counts=None, train_source=None) -> dict:
+    """Full metrics dict of one evaluation (stage 04 and the baseline): `classification_metrics`, bootstrap 95%
+    intervals of macro-F1 and UA (`bootstrap` resamples; 0: none), the majority baseline and, when `meta` (a
+    DataFrame) has them, breakdowns by BREAKDOWN_COLUMNS."""
+    labels = list(labels)
+    m = classification_metrics(y, probs, labels)
+    if bootstrap:
+        m["ci95"] = {k: list(bootstrap_ci(y, probs, k, n_boot=bootstrap, seed=seed, labels=labels))
+                     for k in ("macro_f1", "ua")}
+        m["bootstrap"] = {"n_boot": int(bootstrap), "seed": seed, "unit": "utterance", "interval": "percentile 95%"}
+    m["majority_baseline"] = majority_metrics(y, labels, train_counts, train_source)
+    m["breakdowns"] = {}
+    if meta is not None:
+        for col in BREAKDOWN_COLUMNS:
+            if col in meta.columns and meta[col].notna().any():
+                vals = meta[col].fillna("n/a").astype(str).to_numpy()
+                m["breakdowns"][col] = group_metrics(y, probs, vals, labels)
+    return m
 
 
 def confusion_frame(confusion, labels: Sequence[str] = LABELS):
@@ -208,14 +341,7 @@ def ece_sampling_floor(probs: np.ndarray, n_sim: int = 2000, n_bins: int = 15, s
     if n == 0:
         return {"n": 0, "mean": None, "p05": None, "p95": None, "n_sim": int(n_sim)}
     rng = np.random.default_rng(seed)
-    bins = ece_bin_index(conf, n_bins)
-    valid = (bins >= 0).astype(float)
     correct = rng.random((int(n_sim), n)) < conf  # (n_sim, n)
-    offs = (np.arange(int(n_sim)) * n_bins)[:, None]
-    idx = (offs + np.maximum(bins, 0)[None, :]).ravel()
-    acc_sum = np.bincount(idx, weights=(correct * valid).ravel(), minlength=n_sim * n_bins)
-    conf_sum = np.bincount(idx, weights=np.broadcast_to(conf * valid, correct.shape).ravel(),
-                           minlength=n_sim * n_bins)
-    ece = np.abs(acc_sum - conf_sum).reshape(int(n_sim), n_bins).sum(1) / n
+    ece = _ece_rows(ece_bin_index(conf, n_bins)[None, :], conf[None, :], correct, n_bins)
     return {"n": int(n), "mean": float(ece.mean()), "p05": float(np.percentile(ece, 5)),
             "p95": float(np.percentile(ece, 95)), "n_sim": int(n_sim)}

@@ -5,6 +5,7 @@ Published reference numbers (with their protocols and sources) stand beside ours
 artifact (a smoke run may skip stages) gives a "not run" line, never a crash.
 
 All artifact names live in `ARTIFACTS` below, so that a renamed file is a one-line change.
+Taught in notebook 10 (10_gradio_demo).
 """
 from __future__ import annotations
 
@@ -16,32 +17,34 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .common import LABELS, SERError, display_name, write_text_atomic
+from .layout import RunLayout
 from .references import text_rows
 
-REPORT_NAME = "REPORT.md"
+REPORT_NAME = RunLayout.REPORT
 
+L = RunLayout  # the run folder's places (ser_helpers.layout); the files inside them are named here
 #: where each artifact lives, relative to run_dir (globs allowed); the one place to adjust lookups
 ARTIFACTS: dict[str, Any] = {
-    "corpus_info": "corpus/corpus_info.json",
-    "manifest_summaries": "manifests/*/summary.json",
-    "audio_train_reports": "models/audio/*/train_report.json",
-    "eval_metrics": "eval/*/test_metrics.json",
+    "corpus_info": f"{L.CORPUS}/corpus_info.json",
+    "manifest_summaries": f"{L.MANIFESTS}/*/summary.json",
+    "audio_train_reports": f"{L.AUDIO_MODELS}/*/train_report.json",
+    "eval_metrics": f"{L.EVAL}/*/test_metrics.json",
     "eval_confusion_png": ["test_confusion_matrix_eval_normalized.png", "test_confusion_matrix_eval.png"],
-    "baseline_reports": "models/baseline/*/train_report.json",
+    "baseline_reports": f"{L.BASELINE_MODELS}/*/train_report.json",
     "baseline_confusion_png": ["test_confusion_matrix_normalized.png", "test_confusion_matrix.png"],
-    "features_summary": "features/summary.json",
-    "ablation_json": "fusion/ablation/ablation_summary.json",
-    "ablation_csv": "fusion/ablation/ablation_summary.csv",
-    "ablation_png": ["fusion/ablation/ablation.png", "fusion/ablation/ablation_summary.png"],
-    "fusion_best": "fusion/models/fusion_best",
-    "fusion_report": "fusion/models/fusion_best/train_report.json",
-    "fusion_reliability_png": "fusion/models/fusion_best/test_reliability.png",
-    "fusion_confusion_png": "fusion/models/fusion_best/test_confusion_calibrated.png",
-    "provenance": "fusion/models/fusion_best/provenance.json",
-    "selection_json": "fusion/models/model_selection_exp01.json",
-    "selection_csv": "fusion/models/model_selection_exp01.csv",
-    "notebooks": "notebooks/*.ipynb",
-    "timings": "pipeline_timings.json",
+    "features_summary": f"{L.FEATURES}/summary.json",
+    "ablation_json": f"{L.ABLATION}/ablation_summary.json",
+    "ablation_csv": f"{L.ABLATION}/ablation_summary.csv",
+    "ablation_png": [f"{L.ABLATION}/ablation.png", f"{L.ABLATION}/ablation_summary.png"],
+    "fusion_best": L.FUSION_BEST,
+    "fusion_report": f"{L.FUSION_BEST}/train_report.json",
+    "fusion_reliability_png": f"{L.FUSION_BEST}/test_reliability.png",
+    "fusion_confusion_png": f"{L.FUSION_BEST}/test_confusion_calibrated.png",
+    "provenance": f"{L.FUSION_BEST}/provenance.json",
+    "selection_json": f"{L.FUSION_MODELS}/model_selection_exp01.json",
+    "selection_csv": f"{L.FUSION_MODELS}/model_selection_exp01.csv",
+    "notebooks": f"{L.NOTEBOOKS}/*.ipynb",
+    "timings": L.TIMINGS,
 }
 
 #: Published numbers (from ../shared/REFERENCE_RESULTS.md, with sources): not ours, never mixed with ours.
@@ -434,7 +437,7 @@ def build_report(run_dir: str | os.PathLike) -> str:
 def write_report(run_dir: str | os.PathLike) -> Path:
     """Write `{run_dir}/REPORT.md` atomically and return its path."""
     text = build_report(run_dir)
-    return write_text_atomic(Path(run_dir) / REPORT_NAME, text)
+    return write_text_atomic(RunLayout(run_dir).report, text)
 
 
 def register_cli(subparsers) -> None:

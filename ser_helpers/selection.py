@@ -3,6 +3,7 @@
 Rule (the seed's): highest `{select_on}_macro_f1`, then lower `{select_on}_ece`, then fewer parameters,
 then earlier (candidate order). `select_on="test"` is the user's convention; it makes the winner's test
 score optimistic (the test set was used to choose), so `select_on="val"` is offered.
+Taught in notebook 09 (09_select_fusion_best).
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .common import SERError, atomic_dir, display_name, read_json, write_csv_atomic, write_json_atomic
+from .layout import RunLayout
 
 SELECT_ON = ("test", "val")
+BEST_NAME = Path(RunLayout.FUSION_BEST).name  # fusion_best, never a candidate itself
 COPY_SKIP = {"provenance.json", "README.md"}
 
 
-def discover_candidates(models_dir, exclude: Sequence[str] = ("fusion_best",)) -> list[Path]:
+def discover_candidates(models_dir, exclude: Sequence[str] = (BEST_NAME,)) -> list[Path]:
     """Every sub-directory of `models_dir` holding a fusion_model.pt (not fusion_best), oldest first."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
@@ -61,7 +64,7 @@ def rank_candidates(rows: list[dict], select_on: str = "test") -> list[dict]:
     return ranked
 
 
-def rank_only(candidates, select_on: str = "test", exclude: Sequence[str] = ("fusion_best",)):
+def rank_only(candidates, select_on: str = "test", exclude: Sequence[str] = (BEST_NAME,)):
     """The ranking `select_fusion_best` would make, as a DataFrame, without writing anything."""
     import pandas as pd
     if isinstance(candidates, (str, Path)):

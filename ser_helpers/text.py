@@ -6,6 +6,7 @@ and fine-tuning of a small transformer text-emotion model (`ser train-text-emoti
     P = head.predict_proba(texts)                      # [n, 4] in LABELS order; empty text -> uniform
     head.save(dir); Text4Head.load(dir)                # JSON + npz, no pickle
     clf = TextClassifier.load("cardiffnlp/twitter-roberta-base-sentiment-latest" or a local dir)
+Taught in notebook 06 (06_build_fusion_features).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .common import LABEL_ALIASES, LABELS, SERError, atomic_dir, write_json_atomic
-from .metrics import softmax
+from .metrics import macro_f1, softmax
 
 SENTIMENTS = ["negative", "neutral", "positive"]
 #: emotion code -> sentiment, used to train the tiny sentiment model on emotion-labelled transcripts
@@ -342,11 +343,6 @@ def _tiny_bert(tokenizer, labels: list[str], hidden: int = 64, layers: int = 2, 
     return BertForSequenceClassification(cfg)
 
 
-def _macro_f1(y_true, y_pred, n: int) -> float:
-    from sklearn.metrics import f1_score
-    return float(f1_score(y_true, y_pred, labels=list(range(n)), average="macro", zero_division=0))
-
-
 def _fit_seqcls(model, tokenizer, labels: list[str], train_texts, train_y, val_texts, val_y, output_dir: Path,
                 epochs: int, batch_size: int, learning_rate: float, weight_decay: float, warmup_ratio: float,
                 patience: int, seed: int, device: str, max_length: int, class_weighted: bool,
@@ -403,7 +399,7 @@ def _fit_seqcls(model, tokenizer, labels: list[str], train_texts, train_y, val_t
         if len(val_texts):
             pred = predict(list(val_texts)).argmax(axis=1)
             row["val_accuracy"] = float(np.mean(pred == np.asarray(val_y)))
-            row["val_macro_f1"] = _macro_f1(val_y, pred, n_cls)
+            row["val_macro_f1"] = macro_f1(val_y, pred, n_cls)
             score = row["val_macro_f1"]
         else:
             score = -row["train_loss"]
@@ -547,7 +543,7 @@ def train_text_emotion(train_features: str, val_features: str, output_dir: str, 
                 best = TextClassifier.load(str(tmp), device=device, max_length=max_length)
                 pred = best.predict_proba(te_x).argmax(axis=1)
                 report["test_accuracy"] = float(np.mean(pred == np.asarray(te_y)))
-                report["test_macro_f1"] = _macro_f1(te_y, pred, len(LABELS))
+                report["test_macro_f1"] = macro_f1(te_y, pred, len(LABELS))
                 report["n_test"] = len(te_x)
         write_json_atomic(tmp / "train_report.json", report)
     return TextEmotionResult(output_dir, report)

@@ -1,6 +1,10 @@
 """Shared fixtures. `smoke_run`: ONE run of configs/smoke.yaml per test session, shared by every stage test.
 
 Set SER_SMOKE_RUN_DIR to an existing finished smoke run to reuse it (development only).
+
+The quick suite, `pytest -m "not slow"` (`make quick`), leaves out every test marked `slow`: the notebook runs
+(any test using `smoke_run` is marked here), the synthetic corpus build, the browser test, training runs and
+long-lived servers.
 """
 from __future__ import annotations
 
@@ -17,6 +21,18 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+#: fixtures that make a test slow: the smoke pipeline run (test_demo's `real_fusion_dir` asks for `smoke_run` at
+#: run time) and test_synth's `smoke`, a smoke-size corpus rendered with espeak-ng
+SMOKE_FIXTURES = {"smoke_run", "real_fusion_dir", "smoke"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the smoke pipeline run (every notebook through papermill) or a browser are slow."""
+    for item in items:
+        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

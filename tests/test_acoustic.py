@@ -61,6 +61,7 @@ FAST = dict(epochs=2, batch_size=4, learning_rate=1e-3, warmup_ratio=0.1, max_du
             device="cpu", progress=False, plots=False, lr_scheduler="cosine")
 
 
+@pytest.mark.slow  # training
 def test_train_writes_standard_artifacts(data, tmp_path):
     m = data["manifests"]
     res = acoustic.train_wav2vec2(m["train"], m["val"], tmp_path / "run", test_manifest=m["test"],
@@ -158,6 +159,7 @@ class _Crash(RuntimeError):
     pass
 
 
+@pytest.mark.slow  # training twice
 def test_resume_after_crash_matches_uninterrupted(data, tmp_path):
     """Crash mid-epoch 2 (after the epoch-1 checkpoint), resume, and end exactly where an uninterrupted run does."""
     from transformers import TrainerCallback
@@ -227,6 +229,7 @@ def test_cli_flags_match_contract():
             h.patience, h.seed, h.train_projector) == (15, 8, 2, 1e-4, 0.01, 0.1, 3, 42, False)
 
 
+@pytest.mark.slow  # training in two processes
 def test_ddp_two_processes_gloo(data, tmp_path):
     """torchrun --nproc_per_node 2 (CPU, gloo): world size 2, each rank half the samples, identical weights."""
     m = data["manifests"]
@@ -253,6 +256,7 @@ def test_ddp_two_processes_gloo(data, tmp_path):
     assert (tmp_path / "ddp" / "best_model" / "config.json").exists()
 
 
+@pytest.mark.slow  # training per fold
 def test_cross_validate_leave_one_session_out_cli(data, tmp_path, capsys):
     """`ser cross-validate`: one fold per session, test = that session, val = the next, train = the rest."""
     from ser_helpers.cli import main

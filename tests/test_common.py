@@ -50,3 +50,29 @@ def test_read_manifest_resolves_relative_paths_and_checks(tmp_path):
         read_manifest(csv)
     with pytest.raises(SERError, match="not found"):
         read_manifest(tmp_path / "missing.csv")
+
+
+def test_dataclass_flags_and_params_come_from_one_dataclass():
+    import argparse
+    from dataclasses import dataclass, field
+
+    from ser_helpers.common import add_dataclass_flags, dataclass_from, dataclass_params
+
+    @dataclass
+    class Cfg:
+        arch: str = field(default="mlp", metadata={"choices": ("mlp", "gated"), "help": "the network"})
+        epochs: int = 80
+        rate: float = 2e-3
+        compare: bool = True
+        quiet: bool = False
+        progress: bool = field(default=True, metadata={"cli": False})
+
+    p = argparse.ArgumentParser()
+    add_dataclass_flags(p, Cfg)
+    assert vars(p.parse_args([])) == {"arch": "mlp", "epochs": 80, "rate": 2e-3, "compare": True, "quiet": False}
+    args = p.parse_args(["--arch", "gated", "--epochs", "3", "--rate", "0.5", "--no-compare", "--quiet"])
+    assert dataclass_from(Cfg, vars(args)) == Cfg("gated", 3, 0.5, False, True)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--arch", "cnn"])
+    assert dataclass_params(Cfg, {"epochs": 5, "run_dir": "x"}) == {"epochs": 5}
+    assert dataclass_from(Cfg, {"epochs": 5, "run_dir": "x"}, epochs=7).epochs == 7

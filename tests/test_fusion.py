@@ -302,3 +302,16 @@ def test_smoke_run_fusion_models(smoke_run):
         for name in ("feature_scaler.json", "pipeline.json", "val_confusion_calibrated.csv",
                      "test_confusion_calibrated.csv", "test_reliability.png"):
             assert (d / name).exists(), (d, name)
+
+
+def test_flags_and_notebook_parameters_come_from_fusion_config():
+    """Each train-late-fusion / run-fusion-ablation default is FusionConfig's; a notebook's globals() build it."""
+    import dataclasses
+    for cmd, out in (("train-late-fusion", "--output-dir"), ("run-fusion-ablation", "--output-root")):
+        args = build_parser().parse_args([cmd, "--train-features", "a", "--val-features", "b", "--test-features", "c",
+                                          out, "d"])
+        for f in dataclasses.fields(fusion.FusionConfig):
+            if f.name in fusion.TRAINING_KEYS and f.name != "compare_fit_strategies":  # ablation turns it off
+                assert getattr(args, f.name) == f.default, (cmd, f.name)
+    cfg = fusion.FusionConfig.from_params({"epochs": 3, "mode": "text_only", "run_dir": "outputs/cpu"})
+    assert cfg == dataclasses.replace(fusion.FusionConfig(), epochs=3, mode="text_only")

@@ -65,14 +65,14 @@ def test_confusion_csv(tmp_path):
 def test_fast_bootstrap_metrics_match_sklearn():
     from sklearn.metrics import balanced_accuracy_score, f1_score
 
-    from ser_helpers.metrics import _macro_f1_from_pairs, _ua_from_pairs
+    from ser_helpers.metrics import macro_f1, unweighted_accuracy
     rng = np.random.default_rng(1)
     for _ in range(20):
         y = rng.integers(0, 4, 30)
         p = rng.integers(0, 4, 30)
-        assert _macro_f1_from_pairs(y, p, 4) == pytest.approx(
+        assert macro_f1(y, p, 4) == pytest.approx(
             f1_score(y, p, labels=[0, 1, 2, 3], average="macro", zero_division=0))
-        assert _ua_from_pairs(y, p, 4) == pytest.approx(balanced_accuracy_score(y, p))
+        assert unweighted_accuracy(y, p, 4) == pytest.approx(balanced_accuracy_score(y, p))
 
 
 def _calibrated_sample(n, rng):
@@ -104,7 +104,7 @@ def test_ece_sampling_floor_matches_direct_simulation_and_shrinks_with_n():
 
 
 def test_ece_bootstrap_interval_is_bias_corrected_and_matches_fast_version():
-    from ser_helpers.fusion import bootstrap_intervals
+    from ser_helpers.metrics import bootstrap_intervals
     rng = np.random.default_rng(3)
     probs, y = _calibrated_sample(600, rng)
     point = ece_score(probs, y)
@@ -116,3 +116,20 @@ def test_ece_bootstrap_interval_is_bias_corrected_and_matches_fast_version():
     fast = bootstrap_intervals(y, probs, n_boot=300, seed=0)["ece"]
     assert fast[0] <= point <= fast[1]
     assert abs(fast[0] - lo) < 0.01 and abs(fast[1] - hi) < 0.01
+
+
+def test_confusion_counts_label_ids_and_one_row_bootstrap():
+    from sklearn.metrics import confusion_matrix
+
+    from ser_helpers.common import SERError
+    from ser_helpers.metrics import bootstrap_interval, confusion_counts, label_ids
+    rng = np.random.default_rng(2)
+    y, p = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    assert (confusion_counts(y, p, 4) == confusion_matrix(y, p, labels=[0, 1, 2, 3])).all()
+    assert list(label_ids(["sad", "ang"], ["ang", "hap", "neu", "sad"], "m.csv")) == [3, 0]
+    with pytest.raises(SERError, match=r"m.csv: unknown label 'fru' at row 3 .*2 such rows"):
+        label_ids(["ang", "fru", "fru"], ["ang", "hap", "neu", "sad"], "m.csv")
+    one = np.array([[0.7, 0.1, 0.1, 0.1]])
+    assert bootstrap_interval([0], one, "macro_f1", n_boot=20) == (0.25, 0.25)  # one label right, three absent
+    with pytest.raises(ValueError, match="unknown bootstrap metric"):
+        bootstrap_interval([0, 1], np.eye(4)[:2], "auc")

@@ -335,6 +335,7 @@ def test_concurrent_answers_equal_sequential_ones(server):
     assert len({a["overall"]["confidence"] for a in sequential}) > 1  # different clips, different answers
 
 
+@pytest.mark.slow  # a second real HTTP server
 def test_routing_by_language_hint(routed_server, classifiers, models):
     h = httpx.get(routed_server.url + "/health", timeout=10).json()
     assert h["serHfRouting"] == "language"
@@ -367,6 +368,7 @@ def test_startup_fails_on_unknown_engine(models):
     assert "SER_ENGINE='tensorflow_lite' is not supported" in str(info.value)
 
 
+@pytest.mark.slow  # a server process
 def test_startup_fails_on_missing_model_dir(tmp_path):
     missing = tmp_path / "no_such_model"
     env = {"SER_ENGINE": "hf_wav2vec2", "SER_HF_MODEL_DIR": str(missing)}
@@ -386,6 +388,7 @@ def test_broken_model_dir_names_the_dir(tmp_path, models):
                                                 model_dir_zh=str(tmp_path / "nope"), device="cpu"))
 
 
+@pytest.mark.slow  # server processes
 def test_cli_serve_defaults_and_clear_errors(tmp_path):
     from ser_helpers.cli import build_parser
     args = build_parser().parse_args(["serve"])
@@ -439,6 +442,7 @@ def predictor(fusion_dir):
     return FusionPredictor.load(fusion_dir)
 
 
+@pytest.mark.slow  # the fusion HTTP server
 def test_fusion_with_own_asr_equals_fusion_predictor(fusion_server, predictor, fusion_dir):
     data = wav_bytes(speechlike(3.0, seed=30))
     a = analyze(fusion_server.url, data, language_hint="en").json()
@@ -457,6 +461,7 @@ def test_fusion_with_own_asr_equals_fusion_predictor(fusion_server, predictor, f
     assert h["fusionEnabled"] is True and h["asrReady"] is True and h["fusionDir"] == fusion_dir.name
 
 
+@pytest.mark.slow  # the fusion HTTP server
 def test_fusion_uses_posted_text_features(fusion_server, predictor):
     data = wav_bytes(speechlike(3.0, seed=31))
     posted = {"text4_prob_ang": 0.7, "text4_prob_hap": 0.1, "text4_prob_neu": 0.1, "text4_prob_sad": 0.1,
@@ -478,6 +483,7 @@ def test_fusion_uses_posted_text_features(fusion_server, predictor):
     assert plain["scores"] != f["scores"]  # the posted text changed the fused answer
 
 
+@pytest.mark.slow  # the fusion HTTP server
 def test_asr_transcribe_with_fusion(fusion_server, predictor):
     data = wav_bytes(speechlike(2.0, seed=32))
     r = httpx.post(fusion_server.url + "/asr/transcribe", files={"file": ("a.wav", data, "audio/wav")},

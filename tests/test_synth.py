@@ -112,12 +112,14 @@ def test_every_split_has_every_label_in_smoke(smoke):
             assert set(part["label4"]) == {"ang", "hap", "neu", "sad"}, (split, lang, Counter(part["label4"]))
 
 
+@pytest.mark.slow  # builds two more corpora
 def test_same_seed_gives_identical_bytes(smoke, tmp_path):
     again = tmp_path / "corpus"
     synth.synth_corpus(again, size="smoke", seed=0, progress=False, workers=1)
     assert _hashes(again) == _hashes(smoke)
 
 
+@pytest.mark.slow  # builds another corpus
 def test_other_seed_gives_other_audio(smoke, tmp_path):
     other = tmp_path / "corpus"
     synth.synth_corpus(other, size="smoke", seed=1, progress=False)
@@ -216,6 +218,7 @@ def test_acoustic_stats_are_finite(smoke):
     assert feats.ndim == 1 and feats.size == 70 and np.all(np.isfinite(feats))
 
 
+@pytest.mark.slow  # trains two classifiers
 def test_separability_measure_runs_on_smoke(smoke, capsys):
     res = synth.measure_corpus_separability(smoke, workers=1)
     table = synth.read_corpus_table(smoke)

@@ -39,8 +39,9 @@ hold per-annotator copies that would otherwise count utterances twice. Durations
 missing or unreadable wavs are skipped and listed in `summary.json`.
 """),
     ("code", """
-raw = raw_dir or f"{run_dir}/corpus/iemocap_raw"
-out_dir = f"{run_dir}/manifests/iemocap_{preset}"
+run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+raw = raw_dir or run.iemocap_raw
+out_dir = run.manifest(f"iemocap_{preset}")
 result = ser.manifest.prepare_iemocap(raw_dir=raw, output_dir=out_dir, preset=preset, train_sessions=train_sessions,
                                       val_sessions=val_sessions, test_sessions=test_sessions,
                                       min_duration_sec=min_duration_sec, fold=fold)
@@ -140,9 +141,10 @@ surprise. The `transcripts.csv` sidecar (`file_id,speaker,emotion,text`) fills t
 text branch needs; `language` and `source_dataset` mark every row for the multilingual stages.
 """),
     ("code", """
-casia = casia_dir or f"{run_dir}/corpus/casia_raw"
+run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+casia = casia_dir or run.casia_raw
 zh = ser.manifest.build_manifest(
-    input_dir=casia, output_dir=f"{run_dir}/manifests/{source_dataset}", mode="auto", use_iemocap_map=True,
+    input_dir=casia, output_dir=run.manifest(source_dataset), mode="auto", use_iemocap_map=True,
     allowed_labels=allowed_labels, train_speakers=train_speakers, val_speakers=val_speakers,
     test_speakers=test_speakers, speaker_pattern=speaker_pattern, train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, seed=seed,
     min_duration_sec=min_duration_sec, language=language, source_dataset=source_dataset)
@@ -150,7 +152,7 @@ zh = ser.manifest.build_manifest(
     ("code", "ser.manifest.counts_table(zh.summary)"),
     ("code", "ser.manifest.speakers_table(zh.summary)"),
     ("code", "ser.manifest.dropped_table(zh.summary)"),
-    ("code", 'ser.manifest.plot_counts(zh.summary, f"{run_dir}/manifests/{source_dataset}/label_counts.png");'),
+    ("code", 'ser.manifest.plot_counts(zh.summary, run.manifest(source_dataset) / "label_counts.png");'),
     ("code", 'zh.frames()["train"].head()'),
     ("md", """
 ## Merge English and Mandarin
@@ -161,17 +163,17 @@ input keeps its own speaker-independent split; the merged manifest has `language
 stage routes on. Duplicate paths are refused (or dropped with `deduplicate_by_path=True`).
 """),
     ("code", """
-en_dir = english_manifest or f"{run_dir}/manifests/iemocap_4class"
+en_dir = english_manifest or str(run.manifest("iemocap_4class"))
 merge = en_dir.lower() != "none"
 if merge:
-    multi = ser.manifest.merge_manifests(input_dirs=[en_dir, f"{run_dir}/manifests/{source_dataset}"],
-                                         output_dir=f"{run_dir}/manifests/multilingual_4class")
+    multi = ser.manifest.merge_manifests(input_dirs=[en_dir, run.manifest(source_dataset)],
+                                         output_dir=run.manifest("multilingual_4class"))
 """),
     ("code", "ser.manifest.language_table(multi.summary) if merge else 'no merge (english_manifest = \"none\")'"),
     ("code", "ser.manifest.counts_table(multi.summary) if merge else None"),
     ("code", """
 if merge:
-    ser.manifest.plot_counts(multi.summary, f"{run_dir}/manifests/multilingual_4class/label_counts.png");
+    ser.manifest.plot_counts(multi.summary, run.manifest("multilingual_4class") / "label_counts.png");
 """),
     ("md", """
 ## The seed's two other layouts, on a few copied clips
@@ -186,7 +188,7 @@ speaker-independent again. (Set `show_layout_demo = False` to skip this part.)
     ("code", """
 import tempfile
 if show_layout_demo:
-    demo = ser.manifest.make_demo_layouts(f"{run_dir}/manifests/{source_dataset}", tempfile.mkdtemp(prefix="layouts_"))
+    demo = ser.manifest.make_demo_layouts(run.manifest(source_dataset), tempfile.mkdtemp(prefix="layouts_"))
     split_demo = ser.manifest.build_manifest(input_dir=demo["split_layout"], output_dir=demo["split_layout"].parent / "m_split",
                                              use_iemocap_map=True, allowed_labels=allowed_labels)
     print(split_demo.summary["layout"], "|", split_demo.summary["split_rule"]["description"])

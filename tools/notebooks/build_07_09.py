@@ -2,28 +2,29 @@ import sys
 sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 
-SETTINGS = '''hidden_size = 64
-gate_hidden_size = 32
-dropout = 0.2
-epochs = 80
-batch_size = 128
-learning_rate = 2e-3
-weight_decay = 1e-4
-patience = 12
-seed = 42
-device = "auto"
-calibration_mode = "global_temperature"  # or per_language_temperature, vector_scaling
-calibration_max_iter = 200
-min_language_samples = 100
-fit_strategy = "auto"  # auto, val_cv (fit on held-out val rows) or train (the naive way)
-cv_folds = 5
-n_bootstrap = 1000'''
+import json
 
-CALL_SETTINGS = '''hidden_size=hidden_size, gate_hidden_size=gate_hidden_size, dropout=dropout, epochs=epochs,
-    batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay, patience=patience,
-    device=device, calibration_mode=calibration_mode, calibration_max_iter=calibration_max_iter,
-    min_language_samples=min_language_samples, fit_strategy=fit_strategy, cv_folds=cv_folds,
-    n_bootstrap=n_bootstrap'''
+from ser_helpers.fusion import TRAINING_KEYS, FusionConfig
+
+# The parameters cells list FusionConfig's defaults as plain literals, generated here from the dataclass:
+# a default is written once, in ser_helpers/fusion.py. Only the teaching comments live in this file.
+COMMENTS = {"mode": "fusion, audio_only or text_only", "fusion_arch": "mlp or gated",
+            "calibration_mode": "or per_language_temperature, vector_scaling",
+            "fit_strategy": "auto, val_cv (fit on held-out val rows) or train (the naive way)"}
+
+
+def params(*names: str, **comments: str) -> str:
+    """`name = default  # comment` lines of FusionConfig fields."""
+    lines = []
+    for name in names:
+        value = getattr(FusionConfig, name)
+        note = comments.get(name, COMMENTS.get(name))
+        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
+                     + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
+
+
+SETTINGS = [k for k in TRAINING_KEYS if k not in ("fusion_arch", "compare_fit_strategies")]
 
 write_notebook("notebooks/07_train_late_fusion.ipynb", [
     ("md", """# 07 · Learnable late fusion + temperature calibration
@@ -48,12 +49,10 @@ Equivalent CLI: `ser train-late-fusion --train-features ... --val-features ... -
     ("code", "import ser_helpers as ser\nser.nb_setup()"),
     ("params", f'''run_dir = "outputs/cpu"
 experiment = "fusion_mlp"
-mode = "fusion"  # fusion, audio_only or text_only
-fusion_arch = "mlp"  # mlp or gated
-{SETTINGS}'''),
-    ("code", '''from pathlib import Path
-features_dir = Path(run_dir) / "features"
-out_dir = Path(run_dir) / "fusion" / "models" / experiment'''),
+{params("mode", "fusion_arch", *SETTINGS)}'''),
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+features_dir = run.features
+out_dir = run.fusion_model(experiment)'''),
     ("md", """## The in-sample confidence trap
 
 The audio model of stage 03 (and the text4 head of stage 06) were trained on the **train** rows. On those rows
@@ -77,10 +76,10 @@ The price of `val_cv` is data: the validation split is much smaller than train. 
 at least 0.05 more confident on train rows than on val rows, `train` otherwise (then the train rows are not
 in-sample in any way that matters; stage 06 already cross-fits the text4 head on train). The report records
 the choice and why (`fit_strategy_reason`)."""),
-    ("code", f'''result = ser.fusion.train_late_fusion(
+    ("code", '''config = ser.fusion.FusionConfig.from_params(globals())  # the parameters above that name its fields
+result = ser.fusion.train_late_fusion(
     features_dir / "train_features.csv", features_dir / "val_features.csv", features_dir / "test_features.csv",
-    out_dir, mode=mode, fusion_arch=fusion_arch, seed=seed,
-    {CALL_SETTINGS})
+    out_dir, config=config)
 result'''),
     ("md", """## Calibrated vs uncalibrated
 
@@ -137,15 +136,13 @@ Equivalent CLI: `ser run-fusion-ablation --train-features ... --val-features ...
     ("code", "import ser_helpers as ser\nser.nb_setup()"),
     ("params", f'''run_dir = "outputs/cpu"
 seeds = "42,43,44"
-fusion_arch = "mlp"
-{SETTINGS.replace("seed = 42", "seed = 42  # used only when seeds is empty")}'''),
-    ("code", '''from pathlib import Path
-features_dir = Path(run_dir) / "features"
-out_root = Path(run_dir) / "fusion" / "ablation"'''),
-    ("code", f'''payload = ser.ablation.run_fusion_ablation(
+{params("fusion_arch", *SETTINGS, seed="used only when seeds is empty")}'''),
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+features_dir = run.features
+out_root = run.ablation'''),
+    ("code", '''payload = ser.ablation.run_fusion_ablation(
     features_dir / "train_features.csv", features_dir / "val_features.csv", features_dir / "test_features.csv",
-    out_root, seeds=seeds, seed=seed, fusion_arch=fusion_arch,
-    {CALL_SETTINGS})
+    out_root, seeds=seeds, **ser.fusion.FusionConfig.params_in(globals()))
 ser.ablation.summary_table(payload)'''),
     ("code", '''from IPython.display import Image, display
 display(Image(out_root / "ablation.png"))'''),
@@ -179,10 +176,10 @@ Equivalent CLI: `ser select-fusion-best --candidates DIR... --output-dir .../fus
 candidates = ""  # comma list of run dirs; empty: every run under {run_dir}/fusion/models/ except fusion_best
 select_on = "test"  # test (the user's convention) or val
 experiment = "exp01"'''),
-    ("code", '''from pathlib import Path
-models_dir = Path(run_dir) / "fusion" / "models"
+    ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+models_dir = run.fusion_models
 cands = [c.strip() for c in candidates.split(",") if c.strip()] or models_dir
-best_dir = models_dir / "fusion_best"'''),
+best_dir = run.fusion_best'''),
     ("code", '''selection = ser.selection.select_fusion_best(cands, best_dir, experiment=experiment, select_on=select_on)
 selection["rule"], selection["selected"]'''),
     ("code", 'ser.selection.rank_only(cands, select_on)'),
