@@ -61,6 +61,36 @@ def _reorder_to_labels(P: np.ndarray, model_labels: Sequence[str], source: str) 
     return np.stack([P[:, codes.index(c)] for c in LABELS], axis=1).astype(np.float64)
 
 
+def inference_asr_spec(asr: dict) -> dict | None:
+    """What recognises NEW audio for a pipeline whose features used `asr` (components["asr"]): its own Whisper;
+    for reference (ORACLE) transcripts `asr["inference"]`, else the bundled Whisper tiny.en for English (when
+    installed); None for `none` (--skip-asr: the text branch was trained on empty transcripts)."""
+    backend = str(asr.get("backend") or "none").lower()
+    if backend == "whisper":
+        return {k: asr.get(k) for k in ("backend", "model", "device", "compute_type", "cpu_threads")}
+    if backend == "reference":
+        if isinstance(asr.get("inference"), dict):
+            return dict(asr["inference"])
+        return {"backend": "whisper", "model": "tiny.en", "languages": ["en"]}
+    return None
+
+
+def inference_transcriber(asr: dict, whisper_device: str | None = None):
+    """The transcriber for new audio (see `inference_asr_spec`); languages it cannot recognise (Mandarin with an
+    English-only model) keep the reference path: a given transcript, else ""."""
+    from .asr import NoTranscriber, ReferenceTranscriber, RoutedTranscriber, get_transcriber
+    spec = inference_asr_spec(asr)
+    if spec is None:
+        return NoTranscriber() if str(asr.get("backend") or "none").lower() in ("none", "skip") else \
+            ReferenceTranscriber()
+    tr = get_transcriber("whisper", spec.get("model") or "tiny.en",
+                         device=whisper_device or spec.get("device") or "cpu",
+                         compute_type=spec.get("compute_type") or "", cpu_threads=int(spec.get("cpu_threads") or 8))
+    if getattr(tr, "oracle", False):  # the bundled weights are missing: reference transcripts, as before
+        return tr
+    return RoutedTranscriber(tr, ReferenceTranscriber())
+
+
 # ----------------------------------------------------------------------------- the featurizer
 @dataclass
 class Featurizer:
@@ -78,9 +108,11 @@ class Featurizer:
     # -- construction
     @classmethod
     def from_components(cls, components: dict, audio_device: str | None = None, text_device: str | None = None,
-                        whisper_device: str | None = None, asr_cache=None, transcriber=None) -> "Featurizer":
-        """Load every component named in `summary.json["components"]` (or `pipeline.json`)."""
-        from .asr import get_transcriber
+                        whisper_device: str | None = None, asr_cache=None, transcriber=None,
+                        load_audio: bool = True) -> "Featurizer":
+        """Load every component named in `summary.json["components"]` (or `pipeline.json`). The ASR for NEW audio
+        is `inference_transcriber(components["asr"])`: a pipeline trained on reference transcripts recognises
+        English with the bundled Whisper tiny.en. `load_audio=False`: text components only."""
         from .inference import AudioClassifier
         from .text import Text4Head, TextClassifier
         comp = json.loads(json.dumps(components))  # a private copy
@@ -89,17 +121,13 @@ class Featurizer:
         loaded: dict[str, object] = {}
         audio_models = {}
         for lang, src in (comp.get("audio_models") or {}).items():
-            if src:
+            if src and load_audio:
                 if src not in loaded:
                     loaded[src] = AudioClassifier.load(src, device=audio_device)
                 audio_models[lang] = loaded[src]
-        if not audio_models:
+        if not audio_models and load_audio:
             raise SERError("components name no audio model (audio_models.en / audio_models.zh)")
-        asr = comp.get("asr") or {}
-        transcriber = transcriber or get_transcriber(asr.get("backend", "none"), asr.get("model") or "small",
-                                      device=whisper_device or asr.get("device", "cpu"),
-                                      compute_type=asr.get("compute_type", ""),
-                                      cpu_threads=int(asr.get("cpu_threads", 8) or 0))
+        transcriber = transcriber or inference_transcriber(comp.get("asr") or {}, whisper_device)
         text_models, by_src = {}, {}
         for lang, src in (comp.get("text_models") or {}).items():
             if src:
@@ -330,7 +358,7 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .asr import ASRCache, audio_sha256, get_transcriber
+    from .asr import ASRCache, get_transcriber, transcribe_many
     from .audio import load_audio
     from .common import set_seed
     from .text import Text4Head, text4_out_of_fold
@@ -375,15 +403,24 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     t = time.perf_counter()
     transcriber = get_transcriber(backend, whisper_model, device=whisper_device, compute_type=whisper_compute_type,
                                   cpu_threads=whisper_cpu_threads)
+    if backend == "whisper" and transcriber.backend != "whisper":  # tiny.en without its wheel: warned once
+        backend = transcriber.backend
     asr_model = (str(Path(whisper_model).expanduser().resolve()) if backend == "whisper"
-                 and Path(whisper_model).expanduser().is_file() else whisper_model) if backend == "whisper" \
+                 and Path(whisper_model).expanduser().exists() else whisper_model) if backend == "whisper" \
         else transcriber.model_id
+    asr_info = {"backend": backend, "model": asr_model, "model_id": transcriber.model_id,
+                "engine": getattr(transcriber, "engine", "openai-whisper" if backend == "whisper" else ""),
+                "oracle": bool(transcriber.oracle), "device": whisper_device,
+                "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)}
+    if backend == "whisper" and getattr(transcriber, "english_only", False):
+        asr_info["languages"] = ["en"]  # other languages: their reference (ORACLE) transcripts
+    if backend == "reference":  # new audio at inference: the bundled Whisper tiny.en recognises English
+        asr_info["inference"] = {"backend": "whisper", "model": "tiny.en", "languages": ["en"],
+                                 "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)}
     components = {
         "audio_models": {lang: audio_models[lang] for lang in LANGUAGES},
         "default_language": default_language,
-        "asr": {"backend": backend, "model": asr_model, "model_id": transcriber.model_id,
-                "oracle": bool(transcriber.oracle), "device": whisper_device,
-                "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)},
+        "asr": asr_info,
         "text_models": text_models,
         "text4_head": None if text4_kind == "none" else (text4_head if text4_kind == "hf" else None),
         "text4_kind": text4_kind,
@@ -420,16 +457,10 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     feat.asr_cache = cache
     transcripts = {}
     for split, df in frames.items():
-        refs = df["transcript"].tolist()
-        langs = df["language"].tolist()
-        texts = []
-        for i in tqdm(range(len(df)), desc=f"ASR {backend} ({split})", leave=False):
-            if backend == "whisper":
-                texts.append(cache.get_or_transcribe(audios[split][i], langs[i], transcriber,
-                                                     source=df["path"][i], audio_hash=audio_sha256(audios[split][i])))
-            else:
-                texts.append(transcriber.transcribe(audios[split][i], langs[i], reference=refs[i]))
-        transcripts[split] = texts
+        transcripts[split] = transcribe_many(
+            audios[split], df["language"].tolist(), transcriber, cache=cache if backend == "whisper" else None,
+            references=df["transcript"].tolist(), sources=df["path"].tolist(),
+            progress=lambda it, split=split: tqdm(it, desc=f"ASR {backend} ({split})", leave=False))
     if backend == "whisper":
         cache.save()
     elif not cache_path.exists():  # keep the run layout: an (empty) cache; reference/none are never cached
@@ -503,6 +534,122 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     write_json_atomic(out / "summary.json", summary)
     paths["summary"] = out / "summary.json"
     return FeatureBuildResult(out, paths, summary, results)
+
+
+def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), languages: Sequence[str] = ("en",),
+                       whisper_model: str = "tiny.en", whisper_device: str = "cpu", whisper_compute_type: str = "",
+                       whisper_cpu_threads: int = 8, asr_cache_json: str = "", text_device: str = "auto",
+                       max_rows: int = 0) -> dict:
+    """Recognise the `languages` rows of `{split}_features.csv` (built from reference transcripts) with a real ASR
+    and write `{split}_features_asr.csv`: those rows only, the same columns, the recognised transcript and the
+    text features computed from it by the SAME text components (audio columns unchanged), plus
+    `reference_transcript`. Records {wer, timings, ...} under `asr_eval` in summary.json and returns it.
+    Mandarin rows are not recognised (tiny.en is English-only): they keep their reference transcripts elsewhere."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .asr import ASRCache, get_transcriber, transcribe_many, wer
+    from .audio import load_audio
+    out = Path(features_dir)
+    summary_path = out / "summary.json"
+    if not summary_path.exists():
+        raise SERError(f"{summary_path}: not found; build the fusion features first")
+    summary = json.loads(summary_path.read_text())
+    t0 = time.perf_counter()
+    transcriber = get_transcriber("whisper", whisper_model, device=whisper_device, compute_type=whisper_compute_type,
+                                  cpu_threads=whisper_cpu_threads)
+    if getattr(transcriber, "oracle", True) or transcriber.backend != "whisper":
+        info = {"skipped": f"no speech recogniser for {whisper_model!r} (see the warning above): no ASR rows"}
+        summary["asr_eval"] = info
+        write_json_atomic(summary_path, summary)
+        return info
+    feat = Featurizer.from_components(summary["components"], text_device=text_device, transcriber=transcriber,
+                                      load_audio=False)
+    cache = ASRCache(Path(asr_cache_json) if asr_cache_json else out / "asr_cache.json")
+    langs = [normalize_language(x) for x in languages]
+    info: dict = {"asr": {"backend": transcriber.backend, "engine": getattr(transcriber, "engine", ""),
+                          "model": whisper_model, "model_id": transcriber.model_id,
+                          "compute_type": getattr(transcriber, "compute_type", whisper_compute_type),
+                          "cpu_threads": int(whisper_cpu_threads)},
+                  "languages": langs, "splits": {}, "numbers": "spelled out before scoring (10:15 = ten fifteen)"}
+    all_refs, all_hyps = [], []
+    for split in splits:
+        src = out / f"{split}_features.csv"
+        if not src.exists():
+            raise SERError(f"{src}: not found; build the fusion features first")
+        df = pd.read_csv(src, keep_default_na=False)
+        df = df[df["language"].isin(langs)].reset_index(drop=True)
+        if max_rows and len(df) > max_rows:
+            df = df.head(int(max_rows))
+        t = time.perf_counter()
+        audios = [load_audio(p, target_sr=SAMPLE_RATE) for p in tqdm(df["path"], desc=f"load audio ({split})",
+                                                                    leave=False)]
+        t_load = time.perf_counter() - t
+        t = time.perf_counter()
+        misses0 = cache.misses
+        hyps = transcribe_many(audios, df["language"].tolist(), transcriber, cache=cache, sources=df["path"].tolist(),
+                               progress=lambda it, split=split: tqdm(it, desc=f"ASR tiny.en ({split})", leave=False))
+        t_asr = time.perf_counter() - t
+        refs = df["transcript"].astype(str).tolist()
+        rows = df.copy()
+        rows["transcript"] = hyps
+        for k, v in feat.text_columns(hyps, rows["language"].tolist()).items():
+            rows[k] = v
+        rows["reference_transcript"] = refs
+        path = write_csv_atomic(out / f"{split}_features_asr.csv", rows)
+        w = wer(refs, hyps)
+        recognised = cache.misses - misses0
+        info["splits"][split] = {"file": path.name, "rows": int(len(rows)), "wer": w["wer"], "errors": w["errors"],
+                                 "ref_words": w["ref_words"], "exact": w["exact"],
+                                 "wer_numbers_as_written": wer(refs, hyps, numbers="keep")["wer"],
+                                 "recognised": int(recognised), "cache_hits": int(len(rows) - recognised),
+                                 "load_audio_sec": round(t_load, 3), "asr_sec": round(t_asr, 3),
+                                 "asr_sec_per_recognised_clip": round(t_asr / recognised, 4) if recognised else None,
+                                 "audio_sec": round(sum(a.size for a in audios) / SAMPLE_RATE, 2)}
+        all_refs += refs
+        all_hyps += hyps
+    cache.save()
+    info["wer"] = wer(all_refs, all_hyps)["wer"] if all_refs else None
+    info["packing"] = dict(getattr(transcriber, "stats", {}) or {})
+    info["total_sec"] = round(time.perf_counter() - t0, 3)
+    summary["asr_eval"] = info
+    write_json_atomic(summary_path, summary)
+    return info
+
+
+def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: str = "test",
+                                   output_json: str = "") -> dict:
+    """What a real recogniser costs the fused model: its macro-F1 (and accuracy, UA) on the SAME rows of
+    `{split}_features.csv` (reference transcripts) and `{split}_features_asr.csv` (recognised transcripts).
+    Written to `output_json` (default `{fusion_dir}/../asr_vs_reference.json`) for the report."""
+    import pandas as pd
+
+    from .asr import wer
+    from .fusion import load_fusion_model
+    from .metrics import classification_metrics
+    features_dir, fusion_dir = Path(features_dir), Path(fusion_dir)
+    asr_path, ref_path = features_dir / f"{split}_features_asr.csv", features_dir / f"{split}_features.csv"
+    for p in (asr_path, ref_path):
+        if not p.exists():
+            raise SERError(f"{p}: not found (notebook 06 writes it; build_asr_features for the recognised rows)")
+    asr_df = pd.read_csv(asr_path, keep_default_na=False)
+    ref_df = pd.read_csv(ref_path, keep_default_na=False)
+    ref_df = ref_df.set_index("path").loc[asr_df["path"]].reset_index()  # the same rows, same order
+    model = load_fusion_model(fusion_dir)
+    out = {"fusion_dir": str(fusion_dir), "split": split, "rows": int(len(asr_df)),
+           "languages": sorted(set(asr_df["language"])), "mode": model.mode}
+    y = asr_df["label_id"].to_numpy()
+    for name, df in (("reference", ref_df), ("recognised", asr_df)):
+        P = model.predict_proba(df, df["language"].tolist())
+        m = classification_metrics(y, P)
+        out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "ua": m["ua"]}
+        if name == "recognised" and "reference_transcript" in df.columns:
+            out["wer"] = wer(df["reference_transcript"].astype(str).tolist(), df["transcript"].astype(str).tolist())["wer"]
+    out["macro_f1_cost"] = out["reference"]["macro_f1"] - out["recognised"]["macro_f1"]
+    path = Path(output_json) if output_json else fusion_dir.parent / "asr_vs_reference.json"
+    write_json_atomic(path, out)
+    out["path"] = str(path)
+    return out
 
 
 def register_cli(subparsers) -> None:
