@@ -242,7 +242,8 @@ class FasterWhisperTranscriber:
                  pack: bool = True, window_sec: float = PACK_WINDOW_SEC, gap_sec: float = PACK_GAP_SEC):
         from .weights import bundled_whisper_dir, is_bundled_name, weights_sha256
         self.model_name = str(model)
-        self.device = "cuda" if str(device or "cpu").startswith("cuda") else "cpu"
+        from .common import resolve_device
+        self.device = "cuda" if resolve_device(device or "cpu").startswith("cuda") else "cpu"
         compute_type = (compute_type or "").strip().lower()
         if compute_type and compute_type not in COMPUTE_TYPES:
             raise SERError(f"--whisper-compute-type {compute_type!r}: expected one of {', '.join(COMPUTE_TYPES)}")
@@ -451,8 +452,7 @@ def get_transcriber(backend: str = "whisper", model: str = "small", device: str 
     if backend == "whisper":
         from .weights import is_bundled_name
         if is_bundled_name(model):
-            tr = bundled_transcriber(device=device if str(device).startswith("cuda") else "cpu",
-                                     compute_type=compute_type, cpu_threads=cpu_threads)
+            tr = bundled_transcriber(device=device, compute_type=compute_type, cpu_threads=cpu_threads)
             return tr if tr is not None else ReferenceTranscriber()
         if resolve_whisper_engine(model) == "faster-whisper":
             return FasterWhisperTranscriber(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads,

@@ -605,7 +605,9 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
                                  "recognised": int(recognised), "cache_hits": int(len(rows) - recognised),
                                  "load_audio_sec": round(t_load, 3), "asr_sec": round(t_asr, 3),
                                  "asr_sec_per_recognised_clip": round(t_asr / recognised, 4) if recognised else None,
-                                 "audio_sec": round(sum(a.size for a in audios) / SAMPLE_RATE, 2)}
+                                 "audio_sec": round(sum(a.size for a in audios) / SAMPLE_RATE, 2),
+                                 "text4_reference": _raw_metrics(df).get("text4"),
+                                 "text4_recognised": _raw_metrics(rows).get("text4")}
         all_refs += refs
         all_hyps += hyps
     cache.save()
@@ -618,7 +620,7 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
 
 
 def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: str = "test",
-                                   output_json: str = "") -> dict:
+                                   output_json: str = "", missing_ok: bool = False) -> dict | None:
     """What a real recogniser costs the fused model: its macro-F1 (and accuracy, UA) on the SAME rows of
     `{split}_features.csv` (reference transcripts) and `{split}_features_asr.csv` (recognised transcripts).
     Written to `output_json` (default `{fusion_dir}/../asr_vs_reference.json`) for the report."""
@@ -631,6 +633,8 @@ def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: st
     asr_path, ref_path = features_dir / f"{split}_features_asr.csv", features_dir / f"{split}_features.csv"
     for p in (asr_path, ref_path):
         if not p.exists():
+            if missing_ok:
+                return None
             raise SERError(f"{p}: not found (notebook 06 writes it; build_asr_features for the recognised rows)")
     asr_df = pd.read_csv(asr_path, keep_default_na=False)
     ref_df = pd.read_csv(ref_path, keep_default_na=False)
@@ -715,13 +719,73 @@ def describe_asr(summary: dict) -> str:
     """One plain sentence on where the transcripts come from (ORACLE when backend=reference)."""
     asr = summary["components"]["asr"]
     if asr["backend"] == "reference":
+        live = asr.get("inference") or {}
         return ("Transcripts are ORACLE: the corpus's own reference transcripts (manifest column `transcript`), "
-                "not speech recognition. Text scores here are an upper bound of what ASR text would give.")
+                "not speech recognition. Text scores here are an upper bound of what ASR text would give."
+                + (f" New audio (demo, service) is recognised with Whisper `{live.get('model')}` for "
+                   f"{', '.join(live.get('languages') or [])}; Mandarin keeps reference transcripts."
+                   if live else ""))
     if asr["backend"] == "none":
         return "ASR was skipped: every transcript is empty, so text features are uninformative (text4_ready = 0)."
     c = summary.get("asr_cache", {})
-    return (f"Transcripts are recognised by Whisper ({asr['model']}, {asr.get('device', 'cpu')}); "
-            f"cache hits {c.get('hits', 0)}, misses {c.get('misses', 0)}.")
+    only = asr.get("languages")
+    return (f"Transcripts are recognised by Whisper ({asr['model']}, {asr.get('engine') or 'whisper'}, "
+            f"{asr.get('device', 'cpu')}); cache hits {c.get('hits', 0)}, misses {c.get('misses', 0)}."
+            + (f" Only {', '.join(only)} is recognised: Mandarin rows keep their reference (ORACLE) transcripts."
+               if only else ""))
+
+
+def describe_asr_eval(info: dict | None) -> str:
+    """One paragraph on the real-ASR evaluation of notebook 06 (WER, time)."""
+    if not info:
+        return "Real ASR evaluation skipped (asr_eval_model = \"\"): the text branch is only ever seen with ORACLE text."
+    if info.get("skipped"):
+        return f"Real ASR evaluation skipped: {info['skipped']}."
+    asr = info.get("asr") or {}
+    parts = []
+    for split, m in (info.get("splits") or {}).items():
+        per = m.get("asr_sec_per_recognised_clip")
+        parts.append(f"{split}: {m['rows']} English rows, WER {m['wer']:.3f} ({m['errors']} errors / {m['ref_words']} "
+                     f"words; {m['exact']} rows exact), {m['recognised']} recognised in {m['asr_sec']:.1f} s"
+                     + (f" ({per:.2f} s per clip)" if per else "") + f", {m['cache_hits']} from the cache")
+    return (f"Recognised with {asr.get('engine')} `{asr.get('model')}` ({asr.get('compute_type')}, "
+            f"{asr.get('cpu_threads')} threads): " + "; ".join(parts) + f". Overall WER {info.get('wer', float('nan')):.3f}.")
+
+
+def asr_eval_table(info: dict | None):
+    """Per split: rows, WER, time, and the text4 head's macro-F1 on reference vs recognised transcripts."""
+    import pandas as pd
+    rows = []
+    for split, m in ((info or {}).get("splits") or {}).items():
+        rows.append({"split": split, "rows": m["rows"], "WER": round(m["wer"], 4),
+                     "WER (digits kept)": round(m["wer_numbers_as_written"], 4),
+                     "asr_sec": m["asr_sec"], "sec_per_clip": m.get("asr_sec_per_recognised_clip"),
+                     "text4 macro-F1 (reference)": round((m.get("text4_reference") or {}).get("macro_f1", float("nan")), 4),
+                     "text4 macro-F1 (recognised)": round((m.get("text4_recognised") or {}).get("macro_f1", float("nan")), 4)})
+    return pd.DataFrame(rows)
+
+
+def recognised_examples(features_dir: str | Path, n: int = 8, seed: int = 0, split: str = "test"):
+    """A few rows of `{split}_features_asr.csv`: label, reference and recognised transcript (None when absent)."""
+    import pandas as pd
+    path = Path(features_dir) / f"{split}_features_asr.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, keep_default_na=False)
+    k = min(n, len(df))
+    sample = df.sample(n=k, random_state=seed) if k else df
+    return sample[["label", "reference_transcript", "transcript"]].rename(
+        columns={"reference_transcript": "reference", "transcript": "recognised"}).reset_index(drop=True)
+
+
+def describe_asr_cost(cmp: dict | None) -> str:
+    """One sentence: the fused model's macro-F1 with reference vs recognised transcripts on the same rows."""
+    if not cmp:
+        return "No recognised test rows (notebook 06 ran without asr_eval_model): nothing to compare."
+    return (f"fusion_best on the same {cmp['rows']} {'/'.join(cmp['languages'])} {cmp['split']} rows: macro-F1 "
+            f"{cmp['reference']['macro_f1']:.3f} with reference (ORACLE) transcripts, "
+            f"{cmp['recognised']['macro_f1']:.3f} with recognised ones (WER {cmp.get('wer', float('nan')):.3f}): "
+            f"a real recogniser costs {cmp['macro_f1_cost']:+.3f} macro-F1.")
 
 
 def transcript_table(df, n: int = 12, seed: int = 0):
