@@ -272,9 +272,9 @@ class FasterWhisperTranscriber:
         else:
             from faster_whisper.utils import available_models
             if self.model_name not in available_models():
-                raise SERError(f"whisper model {self.model_name!r}: not tiny.en (the bundled weights), a known model "
-                               f"size ({', '.join(available_models())}), a CTranslate2 model dir nor an existing "
-                               f"checkpoint file")
+                raise SERError(f"whisper model {self.model_name!r}: not a known model name (tiny.en = the bundled "
+                               f"weights, or a size: {', '.join(available_models())}) nor an existing CTranslate2 "
+                               f"model dir or checkpoint file")
             self.model_path = self.model_name
             self.model_id = f"faster-whisper:{self.model_name}:{self.compute_type}"
             self.english_only = self.model_name.endswith(".en")
@@ -288,7 +288,7 @@ class FasterWhisperTranscriber:
             try:
                 self._model = WhisperModel(self.model_path, device=self.device, compute_type=self.compute_type,
                                            cpu_threads=self.cpu_threads, download_root=self.download_root,
-                                           local_files_only=not Path(self.model_path).is_dir())
+                                           local_files_only=bool(os.environ.get("HF_HUB_OFFLINE")))
             except Exception as exc:  # noqa: BLE001 - offline download, broken dir, unsupported compute type
                 raise SERError(f"whisper model {self.model_name!r} cannot be loaded with faster-whisper ({exc}); "
                                f"offline, use tiny.en (the bundled weights), a local CTranslate2 dir, or "

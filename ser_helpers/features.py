@@ -555,6 +555,13 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
     if not summary_path.exists():
         raise SERError(f"{summary_path}: not found; build the fusion features first")
     summary = json.loads(summary_path.read_text())
+    base = ((summary.get("components") or {}).get("asr") or {}).get("backend")
+    if base != "reference":
+        info = {"skipped": f"the features already use ASR backend {base!r}, not reference transcripts: "
+                           f"their WER needs no second pass"}
+        summary["asr_eval"] = info
+        write_json_atomic(summary_path, summary)
+        return info
     t0 = time.perf_counter()
     transcriber = get_transcriber("whisper", whisper_model, device=whisper_device, compute_type=whisper_compute_type,
                                   cpu_threads=whisper_cpu_threads)
