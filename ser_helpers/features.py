@@ -577,7 +577,7 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
     info: dict = {"asr": {"backend": transcriber.backend, "engine": getattr(transcriber, "engine", ""),
                           "model": whisper_model, "model_id": transcriber.model_id,
                           "compute_type": getattr(transcriber, "compute_type", whisper_compute_type),
-                          "cpu_threads": int(whisper_cpu_threads)},
+                          "cpu_threads": int(getattr(transcriber, "cpu_threads", whisper_cpu_threads))},
                   "languages": langs, "splits": {}, "numbers": "spelled out before scoring (10:15 = ten fifteen)"}
     all_refs, all_hyps = [], []
     for split in splits:
