@@ -28,10 +28,10 @@ audio_model_name = "multilingual"
 audio_model_kind = "auto"  # auto (higher VAL macro-F1), wav2vec2 or baseline
 asr_backend = "reference"
 whisper_model = "small"
-asr_eval_model = "tiny.en"  # real ASR of the rows below ("" = skip); tiny.en = the bundled Whisper weights
+asr_eval_model = "tiny.en"  # real ASR of the English rows below: tiny.en is the bundled Whisper; "" skips it
 asr_eval_splits = "test"  # comma list; "train,val,test" recognises every English row (slower)
-asr_eval_max_rows = 0  # per split (0 = all English rows)
-whisper_compute_type = ""  # faster-whisper's: "" = int8 on cpu, float16 on cuda
+asr_eval_max_rows = 0  # per split; 0 means all English rows
+whisper_compute_type = ""  # as in faster-whisper; empty: int8 on cpu, float16 on cuda
 whisper_cpu_threads = 8
 text_model_en = ""
 text_model_zh = ""
