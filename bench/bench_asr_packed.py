@@ -20,6 +20,39 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def hf_to_openai_checkpoint(hf_dir: str, out_pt: str) -> str:
+    """A Hugging Face WhisperForConditionalGeneration dir (e.g. weights.bundled_hf_whisper_dir(), converted from the
+    bundled CTranslate2 weights) -> an openai-whisper checkpoint file (the reverse of transformers'
+    convert_openai_to_hf key map)."""
+    import torch
+    from safetensors.torch import load_file
+    cfg = json.loads((Path(hf_dir) / "config.json").read_text())
+    state = load_file(str(Path(hf_dir) / "model.safetensors"))
+    subs = [("model.", ""), ("layers", "blocks"), ("fc1", "mlp.0"), ("fc2", "mlp.2"),
+            ("final_layer_norm", "mlp_ln"), ("self_attn_layer_norm", "attn_ln"),
+            ("encoder_attn_layer_norm", "cross_attn_ln"), (".self_attn.q_proj", ".attn.query"),
+            (".self_attn.k_proj", ".attn.key"), (".self_attn.v_proj", ".attn.value"),
+            (".self_attn.out_proj", ".attn.out"), (".encoder_attn.q_proj", ".cross_attn.query"),
+            (".encoder_attn.k_proj", ".cross_attn.key"), (".encoder_attn.v_proj", ".cross_attn.value"),
+            (".encoder_attn.out_proj", ".cross_attn.out"), ("encoder.layer_norm", "encoder.ln_post"),
+            ("decoder.layer_norm", "decoder.ln"), ("embed_positions.weight", "positional_embedding"),
+            ("embed_tokens", "token_embedding")]
+    out = {}
+    for k, v in state.items():
+        if k.startswith("proj_out"):
+            continue
+        for a, b in subs:
+            k = k.replace(a, b)
+        out[k] = v.float()
+    dims = {"n_mels": cfg["num_mel_bins"], "n_vocab": cfg["vocab_size"], "n_audio_ctx": cfg["max_source_positions"],
+            "n_audio_state": cfg["d_model"], "n_audio_head": cfg["encoder_attention_heads"],
+            "n_audio_layer": cfg["encoder_layers"], "n_text_ctx": cfg["max_target_positions"],
+            "n_text_state": cfg["d_model"], "n_text_head": cfg["decoder_attention_heads"],
+            "n_text_layer": cfg["decoder_layers"]}
+    torch.save({"dims": dims, "model_state_dict": out}, out_pt)
+    return out_pt
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", required=True)
@@ -29,6 +62,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--modes", default="per_clip,packed")
     ap.add_argument("--openai-checkpoint", default="", help="openai-whisper .pt converted from the same weights")
+    ap.add_argument("--openai-from-hf", default="", help="a HF Whisper dir converted from the bundled weights "
+                    "(weights.bundled_hf_whisper_dir()): converted here to an openai-whisper .pt")
     ap.add_argument("--json", default="", help="write the rows here too")
     args = ap.parse_args(argv)
 
@@ -62,6 +97,10 @@ def main(argv=None) -> int:
                      "wer_numbers_kept": round(w_keep["wer"], 4), "exact": w["exact"],
                      "retried": tr.stats.get("retried", 0)})
         print(json.dumps(rows[-1]), flush=True)
+    if args.openai_from_hf and not args.openai_checkpoint:
+        import tempfile
+        args.openai_checkpoint = hf_to_openai_checkpoint(args.openai_from_hf,
+                                                         str(Path(tempfile.mkdtemp()) / "tiny_en_openai.pt"))
     if args.openai_checkpoint:
         tr = WhisperTranscriber(args.openai_checkpoint, cpu_threads=args.threads)
         _ = tr.model
