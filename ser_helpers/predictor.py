@@ -116,7 +116,7 @@ class FusionPredictor:
         from .features import inference_asr_spec
         spec = inference_asr_spec(self.components.get("asr") or {})
         if spec is not None and self._featurizer is not None:
-            tr = self._featurizer.transcriber
+            tr = getattr(self._featurizer, "transcriber", None)
             if getattr(tr, "oracle", False):
                 return None  # the bundled weights are missing: reference transcripts only
             spec["engine"] = getattr(tr, "engine", "")
