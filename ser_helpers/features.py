@@ -521,6 +521,9 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
         "feature_columns": feature_columns_by_mode(results["train"], text4_kind),
         "components": components,
         "transcripts_oracle": bool(transcriber.oracle),
+        # languages whose transcripts are the reference ones although a recogniser ran (tiny.en: Mandarin)
+        "transcripts_oracle_languages": sorted(lang for lang in present if transcriber.oracle or (
+            backend == "whisper" and not getattr(transcriber, "recognises", lambda _l: True)(lang))),
         "asr_cache": cache.stats() if backend == "whisper" else {"hits": 0, "misses": 0, "entries": 0,
                                                                   "path": None, "note": f"not used ({backend})"},
         "timings": {k: round(v, 4) for k, v in timings.items()},
