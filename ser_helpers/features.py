@@ -682,10 +682,13 @@ def register_cli(subparsers) -> None:
     p.add_argument("--text-device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--default-language", choices=["en", "zh"], default="en")
     p.add_argument("--skip-asr", action="store_true")
-    p.add_argument("--whisper-model", default="small", help="model name or local checkpoint file")
+    p.add_argument("--whisper-model", default="small",
+                   help="tiny.en (the bundled weights), a model size, a CTranslate2 dir (faster-whisper) or a .pt "
+                        "checkpoint file (openai-whisper)")
     p.add_argument("--whisper-device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--whisper-compute-type", default="",
-                   help="float16 (fp16 on CUDA) | float32 | int8 (runs as float32); default: fp16 on CUDA")
+                   help="faster-whisper's: int8 | float32 | float16 | int8_float16 ...; default int8 on cpu, float16 "
+                        "on CUDA (openai-whisper: float16 = fp16 on CUDA, int8 runs as float32)")
     p.add_argument("--whisper-cpu-threads", type=int, default=8)
     p.add_argument("--asr-cache-json", default="", help="default: <output-dir>/asr_cache.json")
     p.add_argument("--retry-empty-cache", action="store_true")
