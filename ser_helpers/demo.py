@@ -114,9 +114,12 @@ def detect_language(predictor, wav: np.ndarray) -> str | None:
     """'en' or 'zh' from Whisper's language detection when the predictor's ASR is a real Whisper model
     (restricted to the two languages the models know); None otherwise (the predictor's default applies)."""
     asr = (getattr(predictor, "components", None) or {}).get("asr") or {}
+    transcriber = getattr(getattr(predictor, "featurizer", None), "transcriber", None)
+    if hasattr(transcriber, "detect_language"):  # faster-whisper (None for an English-only model)
+        return transcriber.detect_language(wav)
     if str(asr.get("backend", "")).lower() != "whisper":
         return None
-    model = getattr(predictor.featurizer.transcriber, "model", None)
+    model = getattr(transcriber, "model", None)
     if model is None or not hasattr(model, "detect_language"):
         return None
     import torch
@@ -140,6 +143,23 @@ def analyze(predictor, audio_value: Any, language: str | None = "auto", transcri
     pred = predictor.predict(wav, SAMPLE_RATE, language=lang, transcript=text)
     return DemoResult(prediction=pred, duration_sec=wav.size / SAMPLE_RATE,
                       source=str(audio_value if isinstance(audio_value, (str, os.PathLike)) else name))
+
+
+def recognise(predictor, audio_value: Any, language: str | None = "auto",
+              min_duration_sec: float = MIN_DURATION_SEC, max_duration_sec: float = MAX_DURATION_SEC) -> str | None:
+    """The predictor's speech recogniser on one clip (what fills an empty transcript box), or None when it has
+    none that recognises this language (reference-only pipelines without the bundled weights, Mandarin with
+    tiny.en, fake predictors)."""
+    featurizer = getattr(predictor, "featurizer", None)
+    transcriber = getattr(featurizer, "transcriber", None)
+    if transcriber is None or getattr(transcriber, "oracle", True) or \
+            getattr(transcriber, "backend", "none") in ("none", "reference"):
+        return None
+    wav, _ = to_waveform(audio_value, min_duration_sec, max_duration_sec)
+    lang = language_code(language) or detect_language(predictor, wav) or getattr(predictor, "default_language", "en")
+    if not getattr(transcriber, "recognises", lambda _l: True)(lang):
+        return None
+    return str(featurizer.transcribe(wav, lang) or "").strip()
 
 
 def label_value(probs: dict | None) -> dict | None:
@@ -197,9 +217,16 @@ def _fusion_summary(info: dict) -> dict:
     audio = info.get("audio_models") or {}
     out["audio model"] = ", ".join(f"{lang}: `{_short(d)}`" for lang, d in audio.items()) if audio else "none"
     asr = info.get("asr") or {}
-    out["speech recogniser"] = (f"{asr.get('backend', 'none')} ({asr.get('model', '')})".replace(" ()", "")
-                                + (": ORACLE reference transcripts, so type what was said" if
-                                   info.get("transcripts_oracle") else ""))
+    live = info.get("asr_inference")
+    if info.get("transcripts_oracle") and live:
+        out["speech recogniser"] = (f"{live.get('engine') or 'whisper'} `{live.get('model')}` for "
+                                    + ", ".join(LANGUAGE_NAMES.get(x, x) for x in live.get("languages") or ["en"])
+                                    + " (the model was trained on reference transcripts; other languages: type "
+                                      "what was said)")
+    else:
+        out["speech recogniser"] = (f"{asr.get('backend', 'none')} ({asr.get('model', '')})".replace(" ()", "")
+                                    + (": ORACLE reference transcripts, so type what was said" if
+                                       info.get("transcripts_oracle") else ""))
     text = {k: v for k, v in (info.get("text_models") or {}).items() if v}
     out["text models"] = (", ".join(f"{k}: `{_short(v)}`" for k, v in text.items()) if text else "none") + (
         f"; 4-class text head `{_short(info.get('text4_head'))}`" if info.get("text4_head") else "")
@@ -356,13 +383,28 @@ def build_demo(predictor_or_dir, examples=None, title: str = "Speech emotion rec
         return (p.get("transcript", "") or "", label_value(p["fused_probs"]), label_value(p["audio_probs"]),
                 label_value(p.get("text_probs")), describe_text(predictor, p))
 
+    def fill_transcript(audio_value, language, transcript):
+        """Step 1 of Analyze: an empty box gets the recognised text (shown before the fused answer)."""
+        if (transcript or "").strip() or audio_value is None:
+            return transcript
+        try:
+            text = recognise(predictor, audio_value, language, min_duration_sec, max_duration_sec)
+        except SERError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # noqa: BLE001
+            log.exception("demo speech recognition failed")
+            raise gr.Error(f"Could not transcribe this clip ({type(exc).__name__}: {exc})",
+                           print_exception=False) from None
+        return transcript if text is None else text
+
     def clear_transcript():
         return ""
 
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"# {title}\n"
-                    "Upload a clip or record one. The transcript box is editable: offline there is no real "
-                    "speech recogniser, so type or correct what was said and press **Analyze** again. "
+                    "Upload a clip or record one and press **Analyze**. An empty transcript box is filled by "
+                    "the speech recogniser (Whisper tiny.en, English), then the clip is analysed; the box stays "
+                    "editable: correct or type what was said (Mandarin) and press **Analyze** again. "
                     "The fused emotion is calibrated (temperature scaling); the audio-only and text-only "
                     "probabilities show what each modality contributed.")
         with gr.Row():
@@ -390,7 +432,8 @@ def build_demo(predictor_or_dir, examples=None, title: str = "Speech emotion rec
                 details = gr.Markdown(describe_text(predictor), elem_id=ELEM_IDS["details"])
         inputs = [audio_in, language_in, transcript_box]
         outputs = [transcript_box, fused_out, audio_out, text_out, details]
-        submit.click(on_submit, inputs, outputs, api_name="predict")
+        submit.click(fill_transcript, inputs, transcript_box, api_visibility="private").success(
+            on_submit, inputs, outputs, api_name="predict")
         transcript_box.submit(on_submit, inputs, outputs, api_visibility="private")
         # a new recording/upload must be transcribed afresh (examples set the transcript themselves)
         for event in (audio_in.upload, audio_in.stop_recording, audio_in.clear):

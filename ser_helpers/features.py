@@ -62,6 +62,36 @@ def _reorder_to_labels(P: np.ndarray, model_labels: Sequence[str], source: str) 
     return np.stack([P[:, codes.index(c)] for c in LABELS], axis=1).astype(np.float64)
 
 
+def inference_asr_spec(asr: dict) -> dict | None:
+    """What recognises NEW audio for a pipeline whose features used `asr` (components["asr"]): its own Whisper;
+    for reference (ORACLE) transcripts `asr["inference"]`, else the bundled Whisper tiny.en for English (when
+    installed); None for `none` (--skip-asr: the text branch was trained on empty transcripts)."""
+    backend = str(asr.get("backend") or "none").lower()
+    if backend == "whisper":
+        return {k: asr.get(k) for k in ("backend", "model", "device", "compute_type", "cpu_threads")}
+    if backend == "reference":
+        if isinstance(asr.get("inference"), dict):
+            return dict(asr["inference"])
+        return {"backend": "whisper", "model": "tiny.en", "languages": ["en"]}
+    return None
+
+
+def inference_transcriber(asr: dict, whisper_device: str | None = None):
+    """The transcriber for new audio (see `inference_asr_spec`); languages it cannot recognise (Mandarin with an
+    English-only model) keep the reference path: a given transcript, else ""."""
+    from .asr import NoTranscriber, ReferenceTranscriber, RoutedTranscriber, get_transcriber
+    spec = inference_asr_spec(asr)
+    if spec is None:
+        return NoTranscriber() if str(asr.get("backend") or "none").lower() in ("none", "skip") else \
+            ReferenceTranscriber()
+    tr = get_transcriber("whisper", spec.get("model") or "tiny.en",
+                         device=whisper_device or spec.get("device") or "cpu",
+                         compute_type=spec.get("compute_type") or "", cpu_threads=int(spec.get("cpu_threads") or 8))
+    if getattr(tr, "oracle", False):  # the bundled weights are missing: reference transcripts, as before
+        return tr
+    return RoutedTranscriber(tr, ReferenceTranscriber())
+
+
 # ----------------------------------------------------------------------------- the featurizer
 @dataclass
 class Featurizer:
@@ -79,9 +109,11 @@ class Featurizer:
     # -- construction
     @classmethod
     def from_components(cls, components: dict, audio_device: str | None = None, text_device: str | None = None,
-                        whisper_device: str | None = None, asr_cache=None, transcriber=None) -> "Featurizer":
-        """Load every component named in `summary.json["components"]` (or `pipeline.json`)."""
-        from .asr import get_transcriber
+                        whisper_device: str | None = None, asr_cache=None, transcriber=None,
+                        load_audio: bool = True) -> "Featurizer":
+        """Load every component named in `summary.json["components"]` (or `pipeline.json`). The ASR for NEW audio
+        is `inference_transcriber(components["asr"])`: a pipeline trained on reference transcripts recognises
+        English with the bundled Whisper tiny.en. `load_audio=False`: text components only."""
         from .inference import AudioClassifier
         from .text import Text4Head, TextClassifier
         comp = json.loads(json.dumps(components))  # a private copy
@@ -90,17 +122,13 @@ class Featurizer:
         loaded: dict[str, object] = {}
         audio_models = {}
         for lang, src in (comp.get("audio_models") or {}).items():
-            if src:
+            if src and load_audio:
                 if src not in loaded:
                     loaded[src] = AudioClassifier.load(src, device=audio_device)
                 audio_models[lang] = loaded[src]
-        if not audio_models:
+        if not audio_models and load_audio:
             raise SERError("components name no audio model (audio_models.en / audio_models.zh)")
-        asr = comp.get("asr") or {}
-        transcriber = transcriber or get_transcriber(asr.get("backend", "none"), asr.get("model") or "small",
-                                      device=whisper_device or asr.get("device", "cpu"),
-                                      compute_type=asr.get("compute_type", ""),
-                                      cpu_threads=int(asr.get("cpu_threads", 8) or 0))
+        transcriber = transcriber or inference_transcriber(comp.get("asr") or {}, whisper_device)
         text_models, by_src = {}, {}
         for lang, src in (comp.get("text_models") or {}).items():
             if src:
@@ -331,7 +359,7 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .asr import ASRCache, audio_sha256, get_transcriber
+    from .asr import ASRCache, get_transcriber, transcribe_many
     from .audio import load_audio
     from .common import set_seed
     from .text import Text4Head, text4_out_of_fold
@@ -377,15 +405,24 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     t = time.perf_counter()
     transcriber = get_transcriber(backend, whisper_model, device=whisper_device, compute_type=whisper_compute_type,
                                   cpu_threads=whisper_cpu_threads)
+    if backend == "whisper" and transcriber.backend != "whisper":  # tiny.en without its wheel: warned once
+        backend = transcriber.backend
     asr_model = (str(Path(whisper_model).expanduser().resolve()) if backend == "whisper"
-                 and Path(whisper_model).expanduser().is_file() else whisper_model) if backend == "whisper" \
+                 and Path(whisper_model).expanduser().exists() else whisper_model) if backend == "whisper" \
         else transcriber.model_id
+    asr_info = {"backend": backend, "model": asr_model, "model_id": transcriber.model_id,
+                "engine": getattr(transcriber, "engine", "openai-whisper" if backend == "whisper" else ""),
+                "oracle": bool(transcriber.oracle), "device": whisper_device,
+                "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)}
+    if backend == "whisper" and getattr(transcriber, "english_only", False):
+        asr_info["languages"] = ["en"]  # other languages: their reference (ORACLE) transcripts
+    if backend == "reference":  # new audio at inference: the bundled Whisper tiny.en recognises English
+        asr_info["inference"] = {"backend": "whisper", "model": "tiny.en", "languages": ["en"],
+                                 "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)}
     components = {
         "audio_models": {lang: audio_models[lang] for lang in LANGUAGES},
         "default_language": default_language,
-        "asr": {"backend": backend, "model": asr_model, "model_id": transcriber.model_id,
-                "oracle": bool(transcriber.oracle), "device": whisper_device,
-                "compute_type": whisper_compute_type, "cpu_threads": int(whisper_cpu_threads)},
+        "asr": asr_info,
         "text_models": text_models,
         "text4_head": None if text4_kind == "none" else (text4_head if text4_kind == "hf" else None),
         "text4_kind": text4_kind,
@@ -422,16 +459,10 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     feat.asr_cache = cache
     transcripts = {}
     for split, df in frames.items():
-        refs = df["transcript"].tolist()
-        langs = df["language"].tolist()
-        texts = []
-        for i in tqdm(range(len(df)), desc=f"ASR {backend} ({split})", leave=False):
-            if backend == "whisper":
-                texts.append(cache.get_or_transcribe(audios[split][i], langs[i], transcriber,
-                                                     source=df["path"][i], audio_hash=audio_sha256(audios[split][i])))
-            else:
-                texts.append(transcriber.transcribe(audios[split][i], langs[i], reference=refs[i]))
-        transcripts[split] = texts
+        transcripts[split] = transcribe_many(
+            audios[split], df["language"].tolist(), transcriber, cache=cache if backend == "whisper" else None,
+            references=df["transcript"].tolist(), sources=df["path"].tolist(),
+            progress=lambda it, split=split: tqdm(it, desc=f"ASR {backend} ({split})", leave=False))
     if backend == "whisper":
         cache.save()
     elif not cache_path.exists():  # keep the run layout: an (empty) cache; reference/none are never cached
@@ -493,6 +524,9 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
         "feature_columns": feature_columns_by_mode(results["train"], text4_kind),
         "components": components,
         "transcripts_oracle": bool(transcriber.oracle),
+        # languages whose transcripts are the reference ones although a recogniser ran (tiny.en: Mandarin)
+        "transcripts_oracle_languages": sorted(lang for lang in present if transcriber.oracle or (
+            backend == "whisper" and not getattr(transcriber, "recognises", lambda _l: True)(lang))),
         "asr_cache": cache.stats() if backend == "whisper" else {"hits": 0, "misses": 0, "entries": 0,
                                                                   "path": None, "note": f"not used ({backend})"},
         "timings": {k: round(v, 4) for k, v in timings.items()},
@@ -506,6 +540,133 @@ def build_fusion_features(train_manifest: str, val_manifest: str, test_manifest:
     write_json_atomic(out / "summary.json", summary)
     paths["summary"] = out / "summary.json"
     return FeatureBuildResult(out, paths, summary, results)
+
+
+def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), languages: Sequence[str] = ("en",),
+                       whisper_model: str = "tiny.en", whisper_device: str = "cpu", whisper_compute_type: str = "",
+                       whisper_cpu_threads: int = 8, asr_cache_json: str = "", text_device: str = "auto",
+                       max_rows: int = 0) -> dict:
+    """Recognise the `languages` rows of `{split}_features.csv` (built from reference transcripts) with a real ASR
+    and write `{split}_features_asr.csv`: those rows only, the same columns, the recognised transcript and the
+    text features computed from it by the SAME text components (audio columns unchanged), plus
+    `reference_transcript`. Records {wer, timings, ...} under `asr_eval` in summary.json and returns it.
+    Mandarin rows are not recognised (tiny.en is English-only): they keep their reference transcripts elsewhere."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .asr import ASRCache, get_transcriber, transcribe_many, wer
+    from .audio import load_audio
+    out = Path(features_dir)
+    summary_path = out / "summary.json"
+    if not summary_path.exists():
+        raise SERError(f"{summary_path}: not found; build the fusion features first")
+    summary = json.loads(summary_path.read_text())
+    base = ((summary.get("components") or {}).get("asr") or {}).get("backend")
+    if base != "reference":
+        info = {"skipped": f"the features already use ASR backend {base!r}, not reference transcripts: "
+                           f"their WER needs no second pass"}
+        summary["asr_eval"] = info
+        write_json_atomic(summary_path, summary)
+        return info
+    t0 = time.perf_counter()
+    transcriber = get_transcriber("whisper", whisper_model, device=whisper_device, compute_type=whisper_compute_type,
+                                  cpu_threads=whisper_cpu_threads)
+    if getattr(transcriber, "oracle", True) or transcriber.backend != "whisper":
+        info = {"skipped": f"no speech recogniser for {whisper_model!r} (see the warning above): no ASR rows"}
+        summary["asr_eval"] = info
+        write_json_atomic(summary_path, summary)
+        return info
+    feat = Featurizer.from_components(summary["components"], text_device=text_device, transcriber=transcriber,
+                                      load_audio=False)
+    cache = ASRCache(Path(asr_cache_json) if asr_cache_json else out / "asr_cache.json")
+    langs = [normalize_language(x) for x in languages]
+    info: dict = {"asr": {"backend": transcriber.backend, "engine": getattr(transcriber, "engine", ""),
+                          "model": whisper_model, "model_id": transcriber.model_id,
+                          "compute_type": getattr(transcriber, "compute_type", whisper_compute_type),
+                          "cpu_threads": int(getattr(transcriber, "cpu_threads", whisper_cpu_threads))},
+                  "languages": langs, "splits": {}, "numbers": "spelled out before scoring (10:15 = ten fifteen)"}
+    all_refs, all_hyps = [], []
+    for split in splits:
+        src = out / f"{split}_features.csv"
+        if not src.exists():
+            raise SERError(f"{src}: not found; build the fusion features first")
+        df = pd.read_csv(src, keep_default_na=False)
+        df = df[df["language"].isin(langs)].reset_index(drop=True)
+        if max_rows and len(df) > max_rows:
+            df = df.head(int(max_rows))
+        t = time.perf_counter()
+        audios = [load_audio(p, target_sr=SAMPLE_RATE) for p in tqdm(df["path"], desc=f"load audio ({split})",
+                                                                    leave=False)]
+        t_load = time.perf_counter() - t
+        t = time.perf_counter()
+        misses0 = cache.misses
+        hyps = transcribe_many(audios, df["language"].tolist(), transcriber, cache=cache, sources=df["path"].tolist(),
+                               progress=lambda it, split=split: tqdm(it, desc=f"ASR tiny.en ({split})", leave=False))
+        t_asr = time.perf_counter() - t
+        refs = df["transcript"].astype(str).tolist()
+        rows = df.copy()
+        rows["transcript"] = hyps
+        for k, v in feat.text_columns(hyps, rows["language"].tolist()).items():
+            rows[k] = v
+        rows["reference_transcript"] = refs
+        path = write_csv_atomic(out / f"{split}_features_asr.csv", rows)
+        w = wer(refs, hyps)
+        recognised = cache.misses - misses0
+        info["splits"][split] = {"file": path.name, "rows": int(len(rows)), "wer": w["wer"], "errors": w["errors"],
+                                 "ref_words": w["ref_words"], "exact": w["exact"],
+                                 "wer_numbers_as_written": wer(refs, hyps, numbers="keep")["wer"],
+                                 "recognised": int(recognised), "cache_hits": int(len(rows) - recognised),
+                                 "load_audio_sec": round(t_load, 3), "asr_sec": round(t_asr, 3),
+                                 "asr_sec_per_recognised_clip": round(t_asr / recognised, 4) if recognised else None,
+                                 "audio_sec": round(sum(a.size for a in audios) / SAMPLE_RATE, 2),
+                                 "text4_reference": _raw_metrics(df).get("text4"),
+                                 "text4_recognised": _raw_metrics(rows).get("text4")}
+        all_refs += refs
+        all_hyps += hyps
+    cache.save()
+    info["wer"] = wer(all_refs, all_hyps)["wer"] if all_refs else None
+    info["packing"] = dict(getattr(transcriber, "stats", {}) or {})
+    info["total_sec"] = round(time.perf_counter() - t0, 3)
+    summary["asr_eval"] = info
+    write_json_atomic(summary_path, summary)
+    return info
+
+
+def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: str = "test",
+                                   output_json: str = "", missing_ok: bool = False) -> dict | None:
+    """What a real recogniser costs the fused model: its macro-F1 (and accuracy, UA) on the SAME rows of
+    `{split}_features.csv` (reference transcripts) and `{split}_features_asr.csv` (recognised transcripts).
+    Written to `output_json` (default `{fusion_dir}/../asr_vs_reference.json`) for the report."""
+    import pandas as pd
+
+    from .asr import wer
+    from .fusion import load_fusion_model
+    from .metrics import classification_metrics
+    features_dir, fusion_dir = Path(features_dir), Path(fusion_dir)
+    asr_path, ref_path = features_dir / f"{split}_features_asr.csv", features_dir / f"{split}_features.csv"
+    for p in (asr_path, ref_path):
+        if not p.exists():
+            if missing_ok:
+                return None
+            raise SERError(f"{p}: not found (notebook 06 writes it; build_asr_features for the recognised rows)")
+    asr_df = pd.read_csv(asr_path, keep_default_na=False)
+    ref_df = pd.read_csv(ref_path, keep_default_na=False)
+    ref_df = ref_df.set_index("path").loc[asr_df["path"]].reset_index()  # the same rows, same order
+    model = load_fusion_model(fusion_dir)
+    out = {"fusion_dir": str(fusion_dir), "split": split, "rows": int(len(asr_df)),
+           "languages": sorted(set(asr_df["language"])), "mode": model.mode}
+    y = asr_df["label_id"].to_numpy()
+    for name, df in (("reference", ref_df), ("recognised", asr_df)):
+        P = model.predict_proba(df, df["language"].tolist())
+        m = classification_metrics(y, P)
+        out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "ua": m["ua"]}
+        if name == "recognised" and "reference_transcript" in df.columns:
+            out["wer"] = wer(df["reference_transcript"].astype(str).tolist(), df["transcript"].astype(str).tolist())["wer"]
+    out["macro_f1_cost"] = out["reference"]["macro_f1"] - out["recognised"]["macro_f1"]
+    path = Path(output_json) if output_json else fusion_dir.parent / "asr_vs_reference.json"
+    write_json_atomic(path, out)
+    out["path"] = str(path)
+    return out
 
 
 def register_cli(subparsers) -> None:
@@ -524,10 +685,13 @@ def register_cli(subparsers) -> None:
     p.add_argument("--text-device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--default-language", choices=["en", "zh"], default="en")
     p.add_argument("--skip-asr", action="store_true")
-    p.add_argument("--whisper-model", default="small", help="model name or local checkpoint file")
+    p.add_argument("--whisper-model", default="small",
+                   help="tiny.en (the bundled weights), a model size, a CTranslate2 dir (faster-whisper) or a .pt "
+                        "checkpoint file (openai-whisper)")
     p.add_argument("--whisper-device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--whisper-compute-type", default="",
-                   help="float16 (fp16 on CUDA) | float32 | int8 (runs as float32); default: fp16 on CUDA")
+                   help="faster-whisper's: int8 | float32 | float16 | int8_float16 ...; default int8 on cpu, float16 "
+                        "on CUDA (openai-whisper: float16 = fp16 on CUDA, int8 runs as float32)")
     p.add_argument("--whisper-cpu-threads", type=int, default=8)
     p.add_argument("--asr-cache-json", default="", help="default: <output-dir>/asr_cache.json")
     p.add_argument("--retry-empty-cache", action="store_true")
@@ -572,13 +736,73 @@ def describe_asr(summary: dict) -> str:
     """One plain sentence on where the transcripts come from (ORACLE when backend=reference)."""
     asr = summary["components"]["asr"]
     if asr["backend"] == "reference":
+        live = asr.get("inference") or {}
         return ("Transcripts are ORACLE: the corpus's own reference transcripts (manifest column `transcript`), "
-                "not speech recognition. Text scores here are an upper bound of what ASR text would give.")
+                "not speech recognition. Text scores here are an upper bound of what ASR text would give."
+                + (f" New audio (demo, service) is recognised with Whisper `{live.get('model')}` for "
+                   f"{', '.join(live.get('languages') or [])}; Mandarin keeps reference transcripts."
+                   if live else ""))
     if asr["backend"] == "none":
         return "ASR was skipped: every transcript is empty, so text features are uninformative (text4_ready = 0)."
     c = summary.get("asr_cache", {})
-    return (f"Transcripts are recognised by Whisper ({asr['model']}, {asr.get('device', 'cpu')}); "
-            f"cache hits {c.get('hits', 0)}, misses {c.get('misses', 0)}.")
+    only = asr.get("languages")
+    return (f"Transcripts are recognised by Whisper ({asr['model']}, {asr.get('engine') or 'whisper'}, "
+            f"{asr.get('device', 'cpu')}); cache hits {c.get('hits', 0)}, misses {c.get('misses', 0)}."
+            + (f" Only {', '.join(only)} is recognised: Mandarin rows keep their reference (ORACLE) transcripts."
+               if only else ""))
+
+
+def describe_asr_eval(info: dict | None) -> str:
+    """One paragraph on the real-ASR evaluation of notebook 06 (WER, time)."""
+    if not info:
+        return "Real ASR evaluation skipped (asr_eval_model = \"\"): the text branch is only ever seen with ORACLE text."
+    if info.get("skipped"):
+        return f"Real ASR evaluation skipped: {info['skipped']}."
+    asr = info.get("asr") or {}
+    parts = []
+    for split, m in (info.get("splits") or {}).items():
+        per = m.get("asr_sec_per_recognised_clip")
+        parts.append(f"{split}: {m['rows']} English rows, WER {m['wer']:.3f} ({m['errors']} errors / {m['ref_words']} "
+                     f"words; {m['exact']} rows exact), {m['recognised']} recognised in {m['asr_sec']:.1f} s"
+                     + (f" ({per:.2f} s per clip)" if per else "") + f", {m['cache_hits']} from the cache")
+    return (f"Recognised with {asr.get('engine')} `{asr.get('model')}` ({asr.get('compute_type')}, "
+            f"{asr.get('cpu_threads')} threads): " + "; ".join(parts) + f". Overall WER {info.get('wer', float('nan')):.3f}.")
+
+
+def asr_eval_table(info: dict | None):
+    """Per split: rows, WER, time, and the text4 head's macro-F1 on reference vs recognised transcripts."""
+    import pandas as pd
+    rows = []
+    for split, m in ((info or {}).get("splits") or {}).items():
+        rows.append({"split": split, "rows": m["rows"], "WER": round(m["wer"], 4),
+                     "WER (digits kept)": round(m["wer_numbers_as_written"], 4),
+                     "asr_sec": m["asr_sec"], "sec_per_clip": m.get("asr_sec_per_recognised_clip"),
+                     "text4 macro-F1 (reference)": round((m.get("text4_reference") or {}).get("macro_f1", float("nan")), 4),
+                     "text4 macro-F1 (recognised)": round((m.get("text4_recognised") or {}).get("macro_f1", float("nan")), 4)})
+    return pd.DataFrame(rows)
+
+
+def recognised_examples(features_dir: str | Path, n: int = 8, seed: int = 0, split: str = "test"):
+    """A few rows of `{split}_features_asr.csv`: label, reference and recognised transcript (None when absent)."""
+    import pandas as pd
+    path = Path(features_dir) / f"{split}_features_asr.csv"
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, keep_default_na=False)
+    k = min(n, len(df))
+    sample = df.sample(n=k, random_state=seed) if k else df
+    return sample[["label", "reference_transcript", "transcript"]].rename(
+        columns={"reference_transcript": "reference", "transcript": "recognised"}).reset_index(drop=True)
+
+
+def describe_asr_cost(cmp: dict | None) -> str:
+    """One sentence: the fused model's macro-F1 with reference vs recognised transcripts on the same rows."""
+    if not cmp:
+        return "No recognised test rows (notebook 06 ran without asr_eval_model): nothing to compare."
+    return (f"fusion_best on the same {cmp['rows']} {'/'.join(cmp['languages'])} {cmp['split']} rows: macro-F1 "
+            f"{cmp['reference']['macro_f1']:.3f} with reference (ORACLE) transcripts, "
+            f"{cmp['recognised']['macro_f1']:.3f} with recognised ones (WER {cmp.get('wer', float('nan')):.3f}): "
+            f"a real recogniser costs {cmp['macro_f1_cost']:+.3f} macro-F1.")
 
 
 def transcript_table(df, n: int = 12, seed: int = 0):

@@ -6,7 +6,8 @@
 `load` reads `pipeline.json` (components, feature names, labels, calibration) and the fusion model of
 that directory; the audio models, ASR and text components are loaded through
 `features.Featurizer.from_components` (lazily, on the first audio prediction), so that directory alone
-drives a prediction. A given transcript replaces ASR.
+drives a prediction. A given transcript replaces ASR. A pipeline trained on the corpus's reference (ORACLE)
+transcripts recognises new English audio with the bundled Whisper tiny.en (`features.inference_transcriber`).
 """
 from __future__ import annotations
 
@@ -110,6 +111,17 @@ class FusionPredictor:
             return None
         return {lab: float(row[k]) for lab, k in zip(self.labels, keys)}
 
+    def _inference_asr(self) -> dict | None:
+        """What recognises new audio (features.inference_asr_spec), with the engine when it is loaded."""
+        from .features import inference_asr_spec
+        spec = inference_asr_spec(self.components.get("asr") or {})
+        if spec is not None and self._featurizer is not None:
+            tr = getattr(self._featurizer, "transcriber", None)
+            if getattr(tr, "oracle", False):
+                return None  # the bundled weights are missing: reference transcripts only
+            spec["engine"] = getattr(tr, "engine", "")
+        return spec
+
     def describe(self) -> dict:
         """What is loaded (for the demo's header and the service's /health)."""
         cal = self.model.calibration
@@ -121,5 +133,6 @@ class FusionPredictor:
                 "per_language_temperature": cal.get("per_language"),
                 "audio_models": self.components.get("audio_models"), "asr": asr,
                 "transcripts_oracle": bool(asr.get("oracle", False)),
+                "asr_inference": self._inference_asr(),
                 "text_models": self.components.get("text_models"), "text4_head": self.components.get("text4_head"),
                 "default_language": self.default_language, "components_loaded": self._featurizer is not None}

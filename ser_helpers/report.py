@@ -42,6 +42,8 @@ ARTIFACTS: dict[str, Any] = {
     "fusion_confusion_png": f"{L.FUSION_BEST}/test_confusion_calibrated.png",
     "provenance": f"{L.FUSION_BEST}/provenance.json",
     "selection_json": f"{L.FUSION_MODELS}/model_selection_exp01.json",
+    "asr_vs_reference": f"{L.FUSION_MODELS}/asr_vs_reference.json",
+    "features_asr_test": f"{L.FEATURES}/test_features_asr.csv",
     "selection_csv": f"{L.FUSION_MODELS}/model_selection_exp01.csv",
     "notebooks": f"{L.NOTEBOOKS}/*.ipynb",
     "timings": L.TIMINGS,
@@ -321,7 +323,47 @@ def section_calibration(run_dir: Path) -> tuple[str, dict]:
         parts.append("Note: the text branch used the corpus's reference transcripts (ORACLE ASR, "
                      f"backend `{transcripts.get('backend')}`), so text results are an upper bound of what "
                      "a real recogniser gives.")
+    asr_text = section_asr(run_dir)
+    if asr_text:
+        parts.append(asr_text)
     return "\n\n".join(parts), rep
+
+
+def section_asr(run_dir: Path) -> str:
+    """The bundled ASR's WER on the English test rows and fusion_best's test macro-F1 with reference vs recognised
+    transcripts on the same rows (fusion/models/asr_vs_reference.json, written in notebook 09; computed here
+    from the feature tables when 09 did not)."""
+    ev = (_read_json(run_dir / ARTIFACTS["features_summary"]) or {}).get("asr_eval") or {}
+    cmp_ = _read_json(run_dir / ARTIFACTS["asr_vs_reference"])
+    best = run_dir / ARTIFACTS["fusion_best"]
+    if not cmp_ and (run_dir / ARTIFACTS["features_asr_test"]).exists() and (best / "pipeline.json").exists():
+        from .features import compare_recognised_transcripts
+        try:
+            cmp_ = compare_recognised_transcripts(best, run_dir / "features", missing_ok=True)
+        except SERError as exc:
+            return f"**Real ASR:** the recognised test rows could not be scored ({exc})."
+    if not ev.get("splits") and not cmp_:
+        return ""
+    lines = ["**Real speech recognition (what a recogniser costs).**"]
+    test = (ev.get("splits") or {}).get("test") or {}
+    asr = ev.get("asr") or {}
+    if test:
+        per = test.get("asr_sec_per_recognised_clip")
+        lines.append(f"The bundled Whisper `{asr.get('model')}` ({asr.get('engine')}, {asr.get('compute_type')}) "
+                     f"recognised the {test['rows']} English test rows with WER {fmt(test['wer'])} "
+                     f"(digits spelled out before scoring; {fmt(test.get('wer_numbers_as_written'))} with digits as "
+                     f"written), {fmt(test.get('asr_sec'), 1)} s"
+                     + (f", {fmt(per, 2)} s per clip (clips packed into 30 s windows)" if per else " (cache)") + ".")
+    if cmp_:
+        lines.append(md_table([{"transcripts": "reference (ORACLE)", **{k: cmp_["reference"].get(k) for k in
+                                                                      ("macro_f1", "accuracy", "ua")}},
+                               {"transcripts": "recognised", **{k: cmp_["recognised"].get(k) for k in
+                                                              ("macro_f1", "accuracy", "ua")}}],
+                              ["transcripts", "macro_f1", "accuracy", "ua"],
+                              ["fusion_best on the same " + f"{cmp_['rows']} English test rows", "macro-F1", "WA", "UA"]))
+        lines.append(f"A real recogniser costs the fused model {fmt(cmp_['macro_f1_cost'])} macro-F1 on these rows; "
+                     "Mandarin rows keep their reference transcripts (tiny.en is English-only).")
+    return "\n\n".join(lines)
 
 
 def section_selection(run_dir: Path) -> str:

@@ -427,17 +427,40 @@ class SERService:
             "asrReady": self.asr_problem() is None,
         }
 
-    def asr_problem(self) -> str | None:
-        """Why /asr/transcribe cannot work (None when a real ASR backend is loaded)."""
+    def _fusion_recogniser(self):
+        """The fusion predictor's transcriber when it recognises speech (not ORACLE reference text), else None."""
         if self.fusion is None:
-            return ("no ASR is configured: start the service with SER_FUSION_DIR set to a fusion_best dir "
-                    "whose pipeline names a Whisper ASR backend")
+            return None
         asr = (getattr(self.fusion, "components", {}) or {}).get("asr") or {}
         transcriber = getattr(self.fusion.featurizer, "transcriber", None)
-        if transcriber is None or asr.get("backend") in ("reference", "none") or getattr(transcriber, "oracle", False):
-            return (f"no ASR is configured: the fusion pipeline in SER_FUSION_DIR uses ASR backend "
-                    f"{asr.get('backend')!r} (reference = the corpus's ORACLE transcripts), which cannot "
-                    f"transcribe new audio; build the fusion features with Whisper")
+        if transcriber is None or getattr(transcriber, "oracle", False) or \
+                getattr(transcriber, "backend", asr.get("backend")) in ("reference", "none"):
+            return None
+        return transcriber
+
+    def asr_transcriber(self):
+        """What serves /asr/transcribe: the fusion predictor's own recogniser, else the bundled Whisper tiny.en
+        (faster-whisper, loaded on first use), else None."""
+        tr = self._fusion_recogniser()
+        if tr is not None:
+            return tr
+        if getattr(self, "_bundled_asr", None) is None:
+            from .asr import bundled_transcriber
+            self._bundled_asr = bundled_transcriber(cpu_threads=_torch_threads() or 1, quiet=True) or False
+        return self._bundled_asr or None
+
+    def asr_problem(self) -> str | None:
+        """Why /asr/transcribe cannot work (None when a real recogniser is available)."""
+        if self._fusion_recogniser() is not None:
+            return None
+        from .asr import faster_whisper_available
+        from .weights import MISSING_MESSAGE, bundled_available
+        if not faster_whisper_available():
+            return ("no ASR is configured: faster-whisper is not installed (pip package 'faster-whisper') and the "
+                    "fusion pipeline (SER_FUSION_DIR) has no Whisper ASR of its own (reference = the corpus's "
+                    "ORACLE transcripts, which cannot transcribe new audio)")
+        if not bundled_available():
+            return f"no ASR is configured: {MISSING_MESSAGE}"
         return None
 
     # -- /warmup
@@ -588,16 +611,28 @@ class SERService:
 
     # -- /asr/transcribe
     def transcribe(self, data: bytes, filename: str | None = None, language=None) -> dict:
-        """`/asr/transcribe`: the fusion predictor's ASR on one upload (503 when no real ASR is configured)."""
+        """`/asr/transcribe`: the fusion predictor's ASR, else the bundled Whisper tiny.en, on one upload
+        (503 when neither is available; 422 for a language the model does not recognise)."""
         problem = self.asr_problem()
         if problem:
             raise RequestError(503, problem)
-        asr = self.fusion.components.get("asr") or {}
+        with self.fusion_lock:  # one lazy load of the bundled model, however many requests arrive at once
+            transcriber = self.asr_transcriber()
+        if transcriber is None:
+            raise RequestError(503, "no ASR is configured: the bundled Whisper tiny.en could not be loaded")
+        asr = (((self.fusion.components.get("asr") or {}) if transcriber is self._fusion_recogniser() else {})
+               or {"backend": "whisper", "model": getattr(transcriber, "model_name", "tiny.en")})
         hint = parse_language_hint(language)
         audio = self.decode(data, filename)
         lang = hint or self.settings.default_language
+        if not getattr(transcriber, "recognises", lambda _l: True)(lang):
+            raise RequestError(422, f"language {lang!r}: the speech recogniser "
+                                    f"({getattr(transcriber, 'model_name', '?')}) is English-only")
         with self.fusion_lock:
-            out = self.fusion.featurizer.transcribe(audio, lang)
+            if hasattr(transcriber, "transcribe_detailed"):
+                out = transcriber.transcribe_detailed(audio, lang)
+            else:
+                out = transcriber.transcribe(audio, lang)
         duration_ms = int(round(audio.size * 1000 / SAMPLE_RATE))
         if isinstance(out, Mapping):
             text = str(out.get("text", "") or "")
@@ -612,7 +647,8 @@ class SERService:
         else:
             segments = [{"startMs": 0, "endMs": duration_ms, "text": text.strip()}] if text.strip() else []
         return {"segments": segments, "language": lang, "durationMs": duration_ms, "text": text.strip(),
-                "asrBackend": asr.get("backend"), "asrModel": asr.get("model")}
+                "asrBackend": asr.get("backend"), "asrModel": asr.get("model"),
+                "asrEngine": getattr(transcriber, "engine", None)}
 
 
 # ----------------------------------------------------------------------------- the FastAPI app

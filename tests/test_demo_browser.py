@@ -149,3 +149,30 @@ def test_browser_real_predictor(browser, request):
         page.close()
     finally:
         app.close()
+
+
+def test_browser_fills_the_transcript_with_recognised_speech(browser, request):
+    """Upload an ENGLISH clip with the transcript box empty: the bundled Whisper tiny.en's text appears in the
+    box, then the fused answer (the same as the predictor's own ASR path)."""
+    fusion_dir = os.environ.get("SER_DEMO_FUSION_DIR") or str(
+        Path(request.getfixturevalue("smoke_run")) / "fusion" / "models" / "fusion_best")
+    from ser_helpers.asr import wer
+    from ser_helpers.predictor import FusionPredictor
+    english = [ex for ex in demo.find_examples(fusion_dir) if ex.language == "en" and ex.transcript]
+    assert english, f"no English test-split example found for {fusion_dir}"
+    ex = english[0]
+    predictor = FusionPredictor.load(fusion_dir)
+    direct = predictor.predict(audio_io.load_audio(ex.path), SAMPLE_RATE, language="en")
+    assert direct["transcript"].strip() and wer([ex.transcript], [direct["transcript"]])["wer"] < 0.5
+    app = demo.launch_demo(fusion_dir, block=False)
+    try:
+        page = run_in_browser(browser, app, Path(ex.path))  # language "auto", box left empty
+        page.wait_for_function("([sel, want]) => document.querySelector(sel).value === want",
+                               arg=[f"#{demo.ELEM_IDS['transcript']} textarea", direct["transcript"]],
+                               timeout=120_000)
+        assert_shown(read_label(page, demo.ELEM_IDS["fused"], timeout_ms=120_000), direct["fused_probs"], tol=1e-5)
+        assert_shown(read_label(page, demo.ELEM_IDS["audio_probs"]), direct["audio_probs"], tol=1e-5)
+        screenshot_not_blank(page, "demo_recognised_transcript.png")
+        page.close()
+    finally:
+        app.close()

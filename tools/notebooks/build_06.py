@@ -9,7 +9,11 @@ model (notebook 07) learns from:
 * **audio branch**: the fine-tuned wav2vec2 model of the utterance's language gives `audio_prob_ang/hap/neu/sad`,
   its confidence (top probability) and entropy;
 * **ASR**: a transcript per utterance: Whisper (cached by a hash of the audio *content*), or the corpus's own
-  reference transcripts (`asr_backend = "reference"`, which are **ORACLE** transcripts, not speech recognition);
+  reference transcripts (`asr_backend = "reference"`, which are **ORACLE** transcripts, not speech recognition).
+  The default cpu run trains on the reference transcripts (labelled ORACLE) and ALSO recognises the English
+  test rows with real ASR, the bundled Whisper `tiny.en` (faster-whisper), to measure what a real recogniser
+  costs: its word error rate here, the fused model's score in notebook 09. Mandarin rows always keep their
+  reference transcripts (tiny.en is English-only);
 * **text branch**: optional pretrained sentiment models (`text_negative/neutral/positive`), and a 4-class
   text-emotion head (character n-gram TF-IDF + logistic regression, for English and Mandarin alike)
   trained on the TRAIN transcripts → `text4_prob_*`.
@@ -24,6 +28,11 @@ audio_model_name = "multilingual"
 audio_model_kind = "auto"  # auto (higher VAL macro-F1), wav2vec2 or baseline
 asr_backend = "reference"
 whisper_model = "small"
+asr_eval_model = "tiny.en"  # real ASR of the English rows below: tiny.en is the bundled Whisper; "" skips it
+asr_eval_splits = "test"  # comma list; "train,val,test" recognises every English row (slower)
+asr_eval_max_rows = 0  # per split; 0 means all English rows
+whisper_compute_type = ""  # as in faster-whisper; empty: int8 on cpu, float16 on cuda
+whisper_cpu_threads = 8
 text_model_en = ""
 text_model_zh = ""
 train_sentiment_model = False
@@ -56,11 +65,39 @@ print("text models:", {"en": text_model_en or None, "zh": text_model_zh or None}
     test_manifest=f"{manifest_dir}/test.csv", output_dir=features_dir,
     audio_model_en=audio_model, audio_model_zh=audio_model, text_model_en=text_model_en, text_model_zh=text_model_zh,
     asr_backend=asr_backend, whisper_model=whisper_model, max_samples=max_samples, seed=seed,
-    audio_device=device, text_device=device, whisper_device=device)
+    audio_device=device, text_device=device, whisper_device=device,
+    whisper_compute_type=whisper_compute_type, whisper_cpu_threads=whisper_cpu_threads)
 result.summary["rows"]'''),
 ("md", "Where do the transcripts come from? (Say it plainly: it changes how to read every text number below.)"),
 ("code", '''from IPython.display import Markdown
 Markdown("**" + ser.features.describe_asr(result.summary) + "**")'''),
+("md", """## Real speech recognition on the English test rows
+
+The features above are what the fusion model trains on. A deployed model never sees reference transcripts: it
+hears speech and must recognise it. So the English test rows are recognised once more with the bundled Whisper
+`tiny.en` and written as `test_features_asr.csv` (same columns; the recognised transcript and the text features
+computed from it by the same text components; the audio columns are unchanged). Mandarin rows keep their
+reference transcripts everywhere (tiny.en is English-only).
+
+Whisper always decodes a 30 s window, so one 3 s clip costs as much as 30 s of audio. The recogniser therefore
+*packs* about eight clips, 1 s of silence apart, into one window, decodes it once with word timestamps and hands
+every word back to the clip it was spoken in (a clip whose share looks wrong is decoded alone). Transcripts are
+cached by audio content: a second run recognises nothing.
+
+**Word error rate** (WER) = (substituted + deleted + inserted words) / reference words, after lower-casing,
+dropping punctuation and spelling out digits (`10:15` = `ten fifteen`); saying a number differently
+(`half past two` / `2:30`) still counts as an error."""),
+("code", """asr_eval = None
+if asr_eval_model:
+    asr_eval = ser.features.build_asr_features(
+        features_dir, splits=[s.strip() for s in asr_eval_splits.split(",") if s.strip()], languages=["en"],
+        whisper_model=asr_eval_model, whisper_device=device,
+        whisper_compute_type=whisper_compute_type, whisper_cpu_threads=whisper_cpu_threads,
+        text_device=device, max_rows=asr_eval_max_rows)
+print(ser.features.describe_asr_eval(asr_eval))"""),
+("code", "ser.features.asr_eval_table(asr_eval)"),
+("md", "Reference and recognised transcripts side by side (English test rows; notebook 09 scores the fused model on both):"),
+("code", "ser.features.recognised_examples(features_dir, n=8, seed=seed)"),
 ("md", "Transcripts next to their labels (validation split), with what each modality alone would predict:"),
 ("code", 'ser.features.transcript_table(result.frames["val"], n=12, seed=seed)'),
 ("md", """Per-modality quality of the **raw** features: the argmax of `audio_prob_*` and of `text4_prob_*`.

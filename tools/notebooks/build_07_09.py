@@ -197,5 +197,13 @@ Markdown((best_dir / "README.md").read_text())'''),
     ("md", """`fusion_best/` loads as a `FusionPredictor` (the demo in notebook 10 and the service use this); loading is
 cheap, and the audio/ASR/text components named in `pipeline.json` are loaded on the first audio prediction."""),
     ("code", 'ser.predictor.FusionPredictor.load(best_dir).describe()'),
+    ("md", """## What a real speech recogniser costs
+
+The fusion model was trained on the corpus's reference transcripts (ORACLE text). Notebook 06 also recognised
+the English test rows with the bundled Whisper `tiny.en` (`test_features_asr.csv`). The selected model scores
+the SAME English test rows twice: with the reference transcripts, and with the recognised ones, which is what it
+meets in the demo and the service (`fusion/models/asr_vs_reference.json`; REPORT.md repeats it)."""),
+    ("code", '''asr_cost = ser.features.compare_recognised_transcripts(best_dir, Path(run_dir) / "features", missing_ok=True)
+print(ser.features.describe_asr_cost(asr_cost))'''),
 ])
 print("ok")

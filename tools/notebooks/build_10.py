@@ -9,8 +9,9 @@ write_notebook("notebooks/10_gradio_demo.ipynb", [
 The last stage puts everything together for a person to try: a small web app in which you upload (or record)
 a clip and see
 
-* the **transcript** — in an editable box: offline there is no real speech recogniser, so you can type or correct
-  what was said and press *Analyze* again; the text branch and the fusion follow your words;
+* the **transcript** — in an editable box: left empty, the bundled Whisper `tiny.en` recognises English speech
+  and its text appears in the box before the fused answer (Mandarin: type what was said); correct it and press
+  *Analyze* again: the text branch and the fusion follow your words;
 * the **calibrated fused emotion** with every emotion's probability (temperature scaling from notebook 07, so
   "80 %" means right about 80 % of the time on held-out data);
 * beside it the **audio-only** and **text-only** probabilities, so you see what each modality contributed;
