@@ -8,13 +8,14 @@ PROFILE ?= configs/cpu.yaml
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install browser lab smoke bench clean-outputs help
+.PHONY: run test install browser lab smoke dryrun bench clean-outputs help
 
 help:
 	@echo "make run    - set up, then run the whole curriculum (notebooks 00-10) on the generated corpus ($(PROFILE))"
 	@echo "make test   - set up (incl. headless chromium when root), then run the test suite"
 	@echo "make lab    - open the notebooks in JupyterLab on 127.0.0.1"
 	@echo "make smoke  - the tiny CI profile end to end"
+	@echo "make dryrun - the GPU profile (configs/gpu_iemocap.yaml) on CPU at real model size, stand-in models, small corpus"
 	@echo "make bench  - the benchmarks in bench/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +47,11 @@ test: install browser
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --notebook-dir notebooks
+
+# Every notebook of the GPU profile, offline, with random-init stand-ins of its real models (ser_helpers.dryrun);
+# stage table in outputs/gpu_iemocap_dryrun/dryrun_stages.md. About 15-25 min on 2 cores.
+dryrun: install
+	$(VENV)/bin/ser pipeline --dry-run --profile configs/gpu_iemocap.yaml
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -90,6 +90,57 @@ def count_parameters(model) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+# ----------------------------------------------------------------------------- offline preflight
+def _whisper_cached(name: str) -> bool:
+    root = os.path.join(os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "whisper")
+    return os.path.exists(os.path.join(root, f"{name}.pt"))
+
+
+def model_unavailable(ref: dict, timeout: float = 5.0) -> str | None:
+    """Why a model named by a profile cannot be had here (None when it is cached or the hub answers)."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
+    if ref["kind"] == "whisper":
+        name = ref["id"].split("/", 1)[1]
+        if _whisper_cached(name):
+            return None
+        import urllib.request
+
+        import whisper
+        try:
+            urllib.request.urlopen(urllib.request.Request(whisper._MODELS[name], method="HEAD"), timeout=timeout)
+            return None
+        except Exception as exc:  # noqa: BLE001 - no network, DNS, proxy ...
+            return f"not in the whisper cache and its download URL is unreachable ({exc.__class__.__name__})"
+    from huggingface_hub import try_to_load_from_cache
+    if isinstance(try_to_load_from_cache(ref["id"], "config.json"), str):
+        return None
+    if offline:
+        return "not in the Hugging Face cache and HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import model_info
+        model_info(ref["id"], timeout=timeout)
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"not in the Hugging Face cache and the hub did not answer ({exc.__class__.__name__})"
+
+
+def preflight_models(profile, stage_names=None) -> None:
+    """Before any stage runs: every hub model the (selected) stages name must be cached or downloadable; else one
+    line naming the id, the stage and the offline alternatives."""
+    for ref in model_refs(profile):
+        if stage_names is not None and ref["stage"] not in stage_names:
+            continue
+        why = model_unavailable(ref)
+        if why:
+            local = ("a local openai-whisper checkpoint file (.pt)" if ref["kind"] == "whisper"
+                     else "a local model directory (save_pretrained layout)")
+            fetch = (f"python -c \"import whisper; whisper.load_model('{ref['id'].split('/', 1)[1]}')\""
+                     if ref["kind"] == "whisper" else f"huggingface-cli download {ref['id']}")
+            name = ref["id"].split("/", 1)[1] if ref["kind"] == "whisper" else ref["id"]
+            raise SERError(f"stage {ref['stage']!r}: {ref['param']} {name!r} is unavailable ({why}); set "
+                           f"{ref['param']} to {local}, download it where there is network (`{fetch}`), or check the profile offline with `ser pipeline --dry-run`")
+
+
 # ----------------------------------------------------------------------------- stand-in builders
 def _roberta_tokenizer(texts, tmp: Path):
     """A byte-level BPE tokenizer (RoBERTa's kind) trained on the corpus transcripts, with RoBERTa's special

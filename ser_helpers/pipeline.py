@@ -150,6 +150,9 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
         nb_path = notebook_path(stage.notebook, notebooks_dir)
         plan.append((i, stage, nb_path, stage_parameters(prof, stage, str(run_dir), nb_path)))
 
+    from .dryrun import preflight_models  # a hub model that cannot be had stops the run here, in one line
+    preflight_models(prof, {stage.name for _, stage in selected})
+
     timings_path = run_dir_abs / "pipeline_timings.json"
     timings: list[dict] = []
     executed: list[Path] = []
