@@ -272,11 +272,17 @@ def loaded_architecture(info: dict) -> dict:
 
 # ----------------------------------------------------------------------------- memory monitor
 class PeakRSS:
-    """Polls the RSS of this process's descendants (the notebook kernel and its workers) in a thread."""
+    """Polls this process's descendants (the notebook kernel and its workers) in a thread: the peak of their summed
+    RSS, and their CPU seconds (user + system; on a shared machine a better measure of the work than wall time)."""
 
     def __init__(self, interval: float = 0.25):
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._cpu: dict[int, float] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def cpu_sec(self) -> float:
+        return float(sum(self._cpu.values()))
 
     def _sample(self) -> int:
         import psutil
@@ -284,6 +290,8 @@ class PeakRSS:
         for child in psutil.Process().children(recursive=True):
             try:
                 total += child.memory_info().rss
+                t = child.cpu_times()
+                self._cpu[child.pid] = t.user + t.system + t.children_user + t.children_system
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         return total
@@ -559,15 +567,19 @@ def _fmt_sec(s) -> str:
 
 def stage_table_md(payload: dict) -> str:
     lines = [f"# Dry run of `{payload['profile']}` ({payload['device']})", "",
-             f"{payload['when']}, {payload['host_cpus']} CPU(s); total wall {_fmt_sec(payload['total_sec'])}. "
+             f"{payload['when']}, {payload['host_cpus']} CPU(s), load average {payload.get('load_average')} at "
+             f"the end; total wall {_fmt_sec(payload['total_sec'])}, kernels' CPU time "
+             f"{_fmt_sec(sum(r.get('cpu_sec') or 0 for r in payload['stages']))} (on a shared machine the wall "
+             "time is inflated; on a quiet 2-core one a stage takes between CPU/2 and CPU). "
              "Estimate at full size: a linear extrapolation of the measured per-utterance cost on THIS machine "
              f"(kernel start-up {payload['overhead_sec']:.1f} s counted once), to IEMOCAP 5531 + CASIA 800 "
              f"utterances (mean {REAL_MEAN_SEC_CAPPED} s at the 15 s cut); training as if no early stop. "
              "Stages 05 and 10 handle a fixed number of clips.", "",
-             "| stage | notebook | wall | peak RSS (MiB) | dry-run work | real work | unit | estimate at full size |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| stage | notebook | wall | CPU | peak RSS (MiB) | dry-run work | real work | unit | estimate at full size |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in payload["stages"]:
-        lines.append(f"| {r['stage']} | {r['notebook']} | {_fmt_sec(r['wall_sec'])} | {r['peak_rss_mib']:.0f} | "
+        lines.append(f"| {r['stage']} | {r['notebook']} | {_fmt_sec(r['wall_sec'])} | {_fmt_sec(r.get('cpu_sec'))} | "
+                     f"{r['peak_rss_mib']:.0f} | "
                      f"{r['work_dry'] if r['work_dry'] is not None else '-'} | "
                      f"{r['work_real'] if r['work_real'] is not None else '-'} | {r['unit']} | "
                      f"{_fmt_sec(r['estimate_sec'])} |")
@@ -585,9 +597,10 @@ def stage_table_md(payload: dict) -> str:
 
 # ----------------------------------------------------------------------------- the run
 def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = None, quiet: bool = False,
-                **settings) -> dict:
+                resume: bool = False, **settings) -> dict:
     """Run the dry run of `profile`; returns the stage-table payload (also written to run_dir). Raises SERError
-    naming the failed checks, after writing the table, when a check fails."""
+    naming the failed checks, after writing the table, when a check fails. `resume`: keep the stages an
+    interrupted dry run in the same run_dir finished (development; their timings are kept as measured)."""
     import torch
     import yaml
 
@@ -619,7 +632,18 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
                           + yaml.safe_dump({"run_name": f"{prof.run_name}_dryrun", "shared": prof.shared,
                                             "stages": stages}, sort_keys=False, allow_unicode=True))
 
+    partial = run_abs / "dryrun_stages.partial.json"
+    done = {}
+    if resume and partial.exists():  # stages finished by an interrupted dry run of the same plan are kept
+        done = {r["stage"]: r for r in json.loads(partial.read_text())}
+
     def run_stage(st):
+        nb_done = run_abs / "notebooks" / f"{st['notebook'][:2]}_{st['name']}.ipynb"
+        if st["name"] in done and nb_done.exists():
+            table.append(done[st["name"]])
+            executed[st["name"]] = nb_done
+            say(f"[dry run] {st['name']}: kept from the interrupted run ({done[st['name']]['wall_sec']} s)")
+            return
         say(f"[dry run] {st['name']} ({st['notebook']}) ...")
         with PeakRSS() as mon:
             t0 = time.perf_counter()
@@ -627,8 +651,9 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
             wall = time.perf_counter() - t0
         executed[st["name"]] = res.executed[0]
         table.append({"stage": st["name"], "notebook": st["notebook"], "wall_sec": round(wall, 1),
-                      "peak_rss_mib": round(mon.peak / 2**20, 1)})
-        say(f"[dry run] {st['name']}: {wall:.1f} s, peak RSS {mon.peak / 2**20:.0f} MiB")
+                      "cpu_sec": round(mon.cpu_sec, 1), "peak_rss_mib": round(mon.peak / 2**20, 1)})
+        write_json_atomic(partial, table)
+        say(f"[dry run] {st['name']}: {wall:.1f} s wall, {mon.cpu_sec:.0f} CPU s, peak RSS {mon.peak / 2**20:.0f} MiB")
 
     corpus_stages = [s for s in stages_probe if s["notebook"].startswith("00")]
     write_profile(stages_probe)
@@ -668,6 +693,7 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
     payload = {"profile": str(prof.path), "run_dir": str(run_dir),
                "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"),
                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host_cpus": os.cpu_count(),
+               "load_average": [round(x, 1) for x in os.getloadavg()],
                "settings": settings, "overhead_sec": round(overhead, 2), "standin_build_sec": round(standin_sec, 1),
                "total_sec": round(total, 1), "stages": table,
                "estimate_total_sec": round(sum(r["estimate_sec"] or 0 for r in table), 1),
@@ -707,6 +733,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="configs/gpu_iemocap.yaml")
     p.add_argument("--run-dir", default=None)
     p.add_argument("--verify-hub", action="store_true", help="compare configs/hub_configs with the hub (online)")
+    p.add_argument("--resume", action="store_true", help="keep the stages an interrupted dry run finished")
     for k, v in DEFAULTS.items():
         p.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
     args = p.parse_args(argv)
@@ -714,7 +741,7 @@ def main(argv=None) -> int:
         diffs = verify_hub()
         print("\n".join(diffs) or "recorded configs match the hub")
         return 1 if diffs else 0
-    run_dry_run(args.profile, run_dir=args.run_dir, **{k: getattr(args, k) for k in DEFAULTS})
+    run_dry_run(args.profile, run_dir=args.run_dir, resume=args.resume, **{k: getattr(args, k) for k in DEFAULTS})
     return 0
 
 
