@@ -126,3 +126,33 @@ def test_full_dry_run_of_the_gpu_profile(tmp_path):
     assert all(r["peak_rss_mib"] > 0 and r["wall_sec"] > 0 for r in payload["stages"])
     run = ROOT / "outputs" / "_pytest_dryrun"
     assert (run / "dryrun_stages.json").exists() and "| train_audio |" in (run / "dryrun_stages.md").read_text()
+
+
+def test_lengthened_clips_cross_15_s_once(tmp_path):
+    import numpy as np
+    import soundfile as sf
+    for session in ("Session1", "Session4", "Session5"):
+        p = tmp_path / "iemocap_raw" / session / "sentences" / "wav" / "d" / "u.wav"
+        p.parent.mkdir(parents=True)
+        sf.write(p, (0.1 * np.sin(np.arange(32000) / 5)).astype(np.float32), 16000)
+    done = dryrun.lengthen_clips(tmp_path, 16.5)
+    assert len(done) == 3
+    durs = [sf.info(tmp_path / d).duration for d in done]
+    assert all(abs(d - 16.5) < 0.01 for d in durs)
+    dryrun.lengthen_clips(tmp_path, 16.5)  # idempotent: a reused corpus is not lengthened again
+    assert [sf.info(tmp_path / d).duration for d in done] == durs
+
+
+def test_estimate_scales_the_work_and_keeps_the_fixed_cost():
+    assert dryrun.estimate(30.0, 5.0, None) == (None, 30.0)  # fixed-size stage
+    ratio, est = dryrun.estimate(30.0, 5.0, (10.0, 1000.0, "utterances"))
+    assert ratio == 100.0 and est == 5.0 + 25.0 * 100
+    payload = {"profile": "p.yaml", "device": "CPU only", "when": "now", "host_cpus": 2, "load_average": [1.0],
+               "total_sec": 60.0, "overhead_sec": 5.0, "estimate_total_sec": 2505.0,
+               "stages": [{"stage": "train_audio", "notebook": "03_train_wav2vec2", "wall_sec": 30.0, "cpu_sec": 50.0,
+                           "peak_rss_mib": 4000.0, "work_dry": 10.0, "work_real": 1000.0, "unit": "utterances",
+                           "estimate_sec": est}],
+               "checks": [{"check": "c", "ok": True, "detail": "d"}],
+               "overrides": [{"stage": "s", "param": "p", "real": 1, "dry_run": 2, "why": "w"}], "standins": {}}
+    md = dryrun.stage_table_md(payload)
+    assert "| train_audio | 03_train_wav2vec2 | 30 s | 50 s | 4000 |" in md and "PASS c" in md and "41.8 min" in md
