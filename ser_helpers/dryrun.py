@@ -71,7 +71,7 @@ def model_refs(profile) -> list[dict]:
                 continue
             if key == "whisper_model" and _is_whisper_name(value):
                 out.append({"stage": stage.name, "param": key, "id": f"openai-whisper/{value}", "kind": "whisper"})
-            elif HUB_ID.match(value) and not Path(value).exists():
+            elif (key in MODEL_PARAMS or key.endswith("_model")) and HUB_ID.match(value) and not Path(value).exists():
                 kind = "wav2vec2" if key == "base_model" else "text"
                 out.append({"stage": stage.name, "param": key, "id": value, "kind": kind})
     return out

@@ -26,6 +26,11 @@ def test_every_model_of_the_gpu_profile_is_found_and_recorded_with_its_source():
         config = dryrun.recorded_config(ref["id"])
         assert config.get("model_type"), ref
         assert sources[ref["id"]]["url"].startswith("https://"), ref
+    # a relative data path is not a hub id; a local model dir neither
+    from ser_helpers.pipeline import Profile, Stage
+    other = Profile("x", {}, [Stage("02_folder_manifest", "m", {"casia_dir": "data/not-here"}),
+                              Stage("03_train_wav2vec2", "t", {"base_model": str(ROOT / "configs")})])
+    assert dryrun.model_refs(other) == []
     with pytest.raises(SERError, match="no recorded architecture"):
         dryrun.recorded_config("someone/unknown-model")
 
