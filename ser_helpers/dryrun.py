@@ -10,9 +10,9 @@ Every notebook of the profile runs, in order, with the profile's own parameters,
   their real `id2label`, so notebook 06 maps the same labels to negative/neutral/positive as with the real ones);
 * the data becomes a small generated corpus in the raw IEMOCAP and CASIA layouts (notebook 00, size `dryrun`),
   with one clip per IEMOCAP split lengthened past 15 s so `max_duration_sec: 15` crops for real;
-* training takes a few optimisation steps (`max_steps`), stage 06 a few rows per split (`max_samples`; every
-  row costs a Whisper-small 30 s window), and a random-init Whisper decodes at most `SER_WHISPER_SAMPLE_LEN`
-  tokens per clip (default 24 here; a random decoder otherwise loops to its 224-token limit).
+* training takes a few optimisation steps (`max_steps`); the corpus is small (23 utterances) because stage 06 runs
+  a Whisper-small 30 s window per row; a random-init Whisper decodes at most `SER_WHISPER_SAMPLE_LEN` tokens per
+  window (24 here; a random decoder otherwise loops to its 224-token limit).
 
 The overrides are listed, with their reasons, in `{run_dir}/dryrun_stages.md`. Then it checks what breaks at
 real size: every profile parameter reaches (and is used by) its notebook, clips over 15 s are cropped,
@@ -52,7 +52,7 @@ REAL_ROWS = {"iemocap": {"train": 3259, "val": 1031, "test": 1241}, "casia": {"t
 REAL_MEAN_SEC_CAPPED = 4.49
 
 #: dry-run settings (keyword arguments of run_dry_run)
-DEFAULTS = {"max_steps": 2, "max_samples": 4, "whisper_sample_len": 24, "corpus_size": "dryrun",
+DEFAULTS = {"max_steps": 2, "max_samples": 0, "whisper_sample_len": 24, "corpus_size": "dryrun",
             "long_clip_sec": 16.5}
 
 
@@ -340,9 +340,11 @@ def dry_run_plan(profile, standins: dict, settings: dict) -> tuple[list[dict], l
             override(stage, params, "max_steps", settings["max_steps"],
                      "a few optimisation steps (each one batch_size x gradient_accumulation clips)")
         if nb.startswith("06"):
-            override(stage, params, "max_samples", settings["max_samples"],
-                     "rows per split: each row costs a Whisper-small 30 s window; tokens capped by "
-                     f"{WHISPER_SAMPLE_LEN_ENV}={settings['whisper_sample_len']}")
+            if settings["max_samples"]:  # the corpus is small enough for every row (each a Whisper 30 s window)
+                override(stage, params, "max_samples", settings["max_samples"], "rows per split")
+            overrides.append({"stage": stage.name, "param": f"(env) {WHISPER_SAMPLE_LEN_ENV}", "real": "(unset: 224)",
+                              "dry_run": settings["whisper_sample_len"],
+                              "why": "Whisper tokens per 30 s window: a random-init decoder never stops early"})
             override(stage, params, "audio_model_kind", "wav2vec2",
                      "the real run's pretrained wav2vec2 wins `auto` on val; a 2-step random-init one would not")
         stages.append({"notebook": nb, "name": stage.name, "parameters": params})
@@ -350,15 +352,22 @@ def dry_run_plan(profile, standins: dict, settings: dict) -> tuple[list[dict], l
 
 
 def lengthen_clips(corpus_dir: Path, seconds: float) -> list[str]:
-    """Tile the first IEMOCAP clip of Sessions 1, 4 and 5 (train, val, test) to `seconds` (idempotent)."""
+    """Tile the first 4-class IEMOCAP clip of Sessions 1, 4 and 5 (train, val, test) to `seconds` (idempotent)."""
     import numpy as np
     import soundfile as sf
+
+    from .synth import read_corpus_table
+    labelled = any((corpus_dir / "iemocap_raw").glob("Session*/dialog/EmoEvaluation/*.txt"))
+    table = read_corpus_table(corpus_dir) if labelled else None
+    kept = table[(table["language"] == "en") & table["label4"].notna()] if table is not None else None
     done = []
     for session in ("Session1", "Session4", "Session5"):
-        wavs = sorted((corpus_dir / "iemocap_raw" / session / "sentences" / "wav").glob("*/*.wav"))
+        wavs = sorted(kept[kept["group"] == session]["path"]) if kept is not None else []
+        if not wavs:  # a corpus without EmoEvaluation labels: any clip of the session
+            wavs = sorted((corpus_dir / "iemocap_raw" / session / "sentences" / "wav").glob("*/*.wav"))
         if not wavs:
             raise SERError(f"{corpus_dir}: no IEMOCAP-layout clips in {session}")
-        path = wavs[0]
+        path = Path(wavs[0])
         wave, sr = sf.read(path, dtype="float32")
         if len(wave) < seconds * sr:
             gap = np.zeros(int(0.3 * sr), dtype=np.float32)
