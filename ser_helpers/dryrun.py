@@ -408,7 +408,7 @@ def _outputs_text(nb_path: Path) -> str:
         for o in c.get("outputs", []):
             parts.append(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"]))
             if o.get("output_type") == "error":
-                parts.append(f"ERROR {o.get('ename')}: {o.get('evalue')}")
+                parts.append(f"[cell error] {o.get('ename')}: {o.get('evalue')}")
     return "\n".join(parts)
 
 
@@ -452,7 +452,7 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
     if torch.cuda.is_available():
         check("fp16 on the GPU", cfg.get("fp16") is True, f"train_report fp16={cfg.get('fp16')}")
     else:
-        ok = "requested on a CPU: ignored" in txt03 and "CUDA is not available" in txt03 and "ERROR" not in txt03
+        ok = "requested on a CPU: ignored" in txt03 and "CUDA is not available" in txt03 and "[cell error]" not in txt03
         check("fp16/cuda without CUDA gives a clear message, not a crash", ok,
               "notebook 03 warned: " + "; ".join(line.strip() for line in txt03.splitlines()
                                                   if "CUDA" in line or "fp16" in line)[:400])
