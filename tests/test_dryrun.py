@@ -100,7 +100,7 @@ def test_dry_run_plan_keeps_every_profile_parameter_but_the_downloads(tmp_path):
     p03, p06 = by_name["train_audio"]["parameters"], by_name["fusion_features"]["parameters"]
     assert p03["base_model"] == "/stand-ins/facebook/wav2vec2-base" and p03["max_steps"] == 2
     assert p03["max_duration_sec"] == 15.0 and p03["fp16"] is True and p03["device"] == "cuda"
-    assert p06["whisper_model"] == "/stand-ins/openai-whisper/small" and "max_samples" not in p06
+    assert p06["whisper_model"] == "/stand-ins/openai-whisper/small" and p06["max_samples"] == 6
     assert by_name["select"]["parameters"]["select_on"] == "val"
     assert by_name["iemocap_manifest"]["parameters"]["raw_dir"] == ""
     assert all(o["why"] for o in overrides)
