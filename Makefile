@@ -49,7 +49,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --notebook-dir notebooks
 
 # Every notebook of the GPU profile, offline, with random-init stand-ins of its real models (ser_helpers.dryrun);
-# stage table in outputs/gpu_iemocap_dryrun/dryrun_stages.md. About 15-25 min on 2 cores.
+# stage table in outputs/gpu_iemocap_dryrun/dryrun_stages.md. 11 CPU min (30 min wall on a busy 2-core machine).
 dryrun: install
 	$(VENV)/bin/ser pipeline --dry-run --profile configs/gpu_iemocap.yaml
 

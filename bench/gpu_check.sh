@@ -11,7 +11,7 @@
 #   bash bench/gpu_check.sh                 writes $OUT/gpu_check.json (default /tmp/gpu_check/gpu_check.json)
 #   SKIP_DRYRUN=1 bash bench/gpu_check.sh   throughput only;   STEPS=300 BATCH=4 ACCUM=2 to change the loop
 #   On a machine without CUDA it says so and writes {"cuda": false}; CPU_DRYRUN=1 then runs the CPU dry run
-#   (`make dryrun`, about 15-25 min on 2 cores) into the same JSON.
+#   (`make dryrun`, 11 CPU min: 6-11 min on a quiet 2-core machine) into the same JSON.
 # Needs a Python with this package's dependencies (PYTHON=..., default .venv/bin/python, then python).
 # Offline-safe: generated corpus and clips, stand-in models built from configs/hub_configs. Numbers measure speed
 # and memory, not accuracy. About 5-8 minutes on one H100-class GPU.

@@ -543,11 +543,11 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
         f = run_dir / "features" / "summary.json"
         n = _feature_rows(f)
         return (n or None), real_all, "utterances (Whisper 30 s window + audio + 2 text models each)"
-    if nb in ("07", "08", "09"):
+    if nb in ("07", "08"):  # small networks on feature rows: mostly fixed cost, so the linear estimate is high
         f = run_dir / "features" / "summary.json"
         n = _feature_rows(f)
         return (n or None), real_all, "feature rows"
-    return None  # 00 (not in a real run), 05 and 10 (a fixed number of clips)
+    return None  # 00 (not in a real run), 05 and 10 (a fixed number of clips), 09 (ranks a few candidates)
 
 
 def estimate(wall: float, overhead: float, work: tuple | None) -> tuple[float | None, float | None]:
@@ -562,12 +562,14 @@ def estimate(wall: float, overhead: float, work: tuple | None) -> tuple[float | 
 
 
 def kernel_overhead() -> float:
-    """Seconds to start a Python with the libraries every notebook imports (a stage's fixed cost)."""
+    """CPU seconds to start a Python with the libraries every notebook imports (a stage's fixed cost)."""
+    import resource
     import subprocess
-    t = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-c", "import ser_helpers, torch, transformers, pandas, sklearn"],
                    check=True, cwd=repo_root(), capture_output=True)
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _fmt_sec(s) -> str:
@@ -583,11 +585,13 @@ def stage_table_md(payload: dict) -> str:
              f"the end; total wall {_fmt_sec(payload['total_sec'])}, kernels' CPU time "
              f"{_fmt_sec(sum(r.get('cpu_sec') or 0 for r in payload['stages']))} (on a shared machine the wall "
              "time is inflated; on a quiet 2-core one a stage takes between CPU/2 and CPU). "
-             "Estimate at full size: a linear extrapolation of the measured per-utterance cost on THIS machine "
-             f"(kernel start-up {payload['overhead_sec']:.1f} s counted once), to IEMOCAP 5531 + CASIA 800 "
+             "Estimate at full size: the stage's CPU time extrapolated linearly from its measured per-utterance "
+             f"cost on THIS machine (kernel start-up {payload['overhead_sec']:.1f} CPU s counted once), so an upper "
+             "bound of a quiet 2-core run, to IEMOCAP 5531 + CASIA 800 "
              f"utterances (mean {REAL_MEAN_SEC_CAPPED} s at the 15 s cut); training as if no early stop. "
-             "Stages 05 and 10 handle a fixed number of clips.", "",
-             "| stage | notebook | wall | CPU | peak RSS (MiB) | dry-run work | real work | unit | estimate at full size |",
+             "Stages 05, 09 and 10 handle a fixed number of clips or candidates; 07 and 08 are mostly fixed cost "
+             "(their linear estimates are upper bounds).", "",
+             "| stage | notebook | wall | CPU | peak RSS (MiB) | dry-run work | real work | unit | estimate at full size (CPU) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in payload["stages"]:
         lines.append(f"| {r['stage']} | {r['notebook']} | {_fmt_sec(r['wall_sec'])} | {_fmt_sec(r.get('cpu_sec'))} | "
@@ -695,13 +699,14 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
     by_name = {s["name"]: s for s in stages}
     for row in table:
         work = stage_work(run_abs, by_name[row["stage"]]) if not row["notebook"].startswith("00") else None
-        ratio, est = estimate(row["wall_sec"], overhead, work)
+        # CPU seconds, not wall: on a shared machine the wall time measures the neighbours too
+        ratio, est = estimate(row.get("cpu_sec") or row["wall_sec"], overhead, work)
         row.update({"work_dry": round(work[0], 1) if work and work[0] else None,
                     "work_real": round(work[1], 1) if work else None,
                     "unit": work[2] if work else ("not in a real run" if row["notebook"].startswith("00")
                                                    else "fixed size"),
                     "estimate_sec": None if row["notebook"].startswith("00") else (round(est, 1) if est else None)})
-    total = time.perf_counter() - t_all
+    total = max(time.perf_counter() - t_all, sum(r["wall_sec"] for r in table) + standin_sec)  # resumed: the stages
     payload = {"profile": str(prof.path), "run_dir": str(run_dir),
                "device": (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU only"),
                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host_cpus": os.cpu_count(),

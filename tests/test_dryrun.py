@@ -121,7 +121,7 @@ def test_whisper_sample_len_caps_the_decoded_tokens(tmp_path, monkeypatch, sine_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("SER_DRYRUN"), reason="the full dry run takes ~15 min on 2 cores: "
+@pytest.mark.skipif(not os.environ.get("SER_DRYRUN"), reason="the full dry run takes 11 CPU min (30 min on a busy 2-core machine): "
                     "`make dryrun` (or SER_DRYRUN=1 pytest tests/test_dryrun.py)")
 def test_full_dry_run_of_the_gpu_profile(tmp_path):
     payload = dryrun.run_dry_run(GPU, run_dir=ROOT / "outputs" / "_pytest_dryrun", quiet=True)
