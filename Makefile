@@ -8,7 +8,7 @@ PROFILE ?= configs/cpu.yaml
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test quick notebooks install browser lab smoke bench clean-outputs help
+.PHONY: run test quick notebooks install browser lab smoke dryrun bench clean-outputs help
 
 help:
 	@echo "make run    - set up, then run the whole curriculum (notebooks 00-10) on the generated corpus ($(PROFILE))"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebooks - rebuild notebooks/*.ipynb from tools/notebooks/build_*.py"
 	@echo "make lab    - open the notebooks in JupyterLab on 127.0.0.1"
 	@echo "make smoke  - the tiny CI profile end to end"
+	@echo "make dryrun - the GPU profile (configs/gpu_iemocap.yaml) on CPU at real model size, stand-in models, small corpus"
 	@echo "make bench  - the benchmarks in bench/"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -54,6 +55,11 @@ notebooks: install
 
 lab: install
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser --allow-root --notebook-dir notebooks
+
+# Every notebook of the GPU profile, offline, with random-init stand-ins of its real models (ser_helpers.dryrun);
+# stage table in outputs/gpu_iemocap_dryrun/dryrun_stages.md. 11 CPU min (30 min wall on a busy 2-core machine).
+dryrun: install
+	$(VENV)/bin/ser pipeline --dry-run --profile configs/gpu_iemocap.yaml
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -144,12 +144,15 @@ class WhisperTranscriber:
         import whisper
         audio = np.ascontiguousarray(np.asarray(audio, dtype=np.float32))
         model = self.model
+        # the dry run (ser_helpers.dryrun) caps the tokens per window: a random-init decoder never stops early
+        limit = {"sample_len": int(os.environ["SER_WHISPER_SAMPLE_LEN"])} \
+            if os.environ.get("SER_WHISPER_SAMPLE_LEN") else {}
         with self._threads():
             out = whisper.transcribe(model, audio, language=language or None, task="transcribe",
                                      temperature=0.0, fp16=self.fp16, verbose=None,
                                      condition_on_previous_text=False, without_timestamps=True,
                                      no_speech_threshold=None, compression_ratio_threshold=None,
-                                     logprob_threshold=None)
+                                     logprob_threshold=None, **limit)
         return str(out.get("text", "")).strip()
 
 

@@ -150,6 +150,9 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
         nb_path = notebook_path(stage.notebook, notebooks_dir)
         plan.append((i, stage, nb_path, stage_parameters(prof, stage, str(run_dir), nb_path)))
 
+    from .dryrun import preflight_models  # a hub model that cannot be had stops the run here, in one line
+    preflight_models(prof, {stage.name for _, stage in selected})
+
     timings_path = run_dir_abs / "pipeline_timings.json"
     timings: list[dict] = []
     executed: list[Path] = []
@@ -185,6 +188,10 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
 
 
 def _cmd_pipeline(args) -> int:
+    if args.dry_run:  # the profile on CPU with random-init stand-ins of its models (ser_helpers.dryrun)
+        from .dryrun import run_dry_run
+        run_dry_run(args.profile, run_dir=args.run_dir, quiet=args.quiet)
+        return 0
     only = [s.strip() for s in (args.only or "").split(",") if s.strip()] or None
     run_pipeline(args.profile, only=only, from_=args.from_, run_dir=args.run_dir, quiet=args.quiet)
     return 0
@@ -197,4 +204,7 @@ def register_cli(sub) -> None:
     p.add_argument("--from", dest="from_", default=None, help="start at this stage (name or notebook prefix)")
     p.add_argument("--run-dir", default=None, help="override outputs/<run_name>")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every stage offline at real model size on a small generated corpus (stand-in models "
+                        "from configs/hub_configs, a few steps); writes {run_dir}/dryrun_stages.md")
     p.set_defaults(func=_cmd_pipeline)

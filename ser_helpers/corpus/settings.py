@@ -11,6 +11,7 @@ GENERATOR_VERSION = 3
 # ----------------------------------------------------------------------------- sizes
 #: per size: utterances per IEMOCAP session and clips per CASIA speaker x emotion
 SIZES: dict[str, dict] = {
+    "dryrun": {"iemocap_per_session": 7, "casia_per_emotion": 1, "dialog_len": 4},  # ser_helpers.dryrun
     "smoke": {"iemocap_per_session": 30, "casia_per_emotion": 4, "dialog_len": 8},
     "default": {"iemocap_per_session": 500, "casia_per_emotion": 70, "dialog_len": 20},
     "large": {"iemocap_per_session": 1200, "casia_per_emotion": 150, "dialog_len": 24},
