@@ -326,7 +326,8 @@ def _train_tokenizer(texts: Sequence[str], vocab_size: int = 2000):
                            special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     with tempfile.TemporaryDirectory() as tmp:
         wp.save_model(tmp)
-        return BertTokenizerFast(vocab_file=str(Path(tmp) / "vocab.txt"), do_lower_case=True,
+        # transformers 5 ignores `vocab_file=` here (a 5-token vocabulary: every word [UNK]); `vocab=` reads it
+        return BertTokenizerFast(vocab=str(Path(tmp) / "vocab.txt"), do_lower_case=True,
                                  tokenize_chinese_chars=True)
 
 

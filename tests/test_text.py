@@ -1,6 +1,7 @@
 """Text branch: the TF-IDF text4 head (fit, save/load without pickle, out-of-fold), label mapping,
 tiny local sentiment model, and `ser train-text-emotion`."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,8 @@ def test_text_model_errors(tmp_path):
 
 
 def _features_csv(path, texts, labels, langs):
-    pd.DataFrame({"path": [f"/x/{i}.wav" for i in range(len(texts))], "label": labels,
+    split = Path(path).stem  # distinct clip paths per split (training refuses splits that share files)
+    pd.DataFrame({"path": [f"/x/{split}/{i}.wav" for i in range(len(texts))], "label": labels,
                   "language": langs, "transcript": texts}).to_csv(path, index=False)
     return path
 
@@ -125,9 +127,10 @@ def test_train_text_emotion_cli(tmp_path):
     langs = ["en"] * 12 + ["zh"] * 8
     tr = _features_csv(tmp_path / "train_features.csv", texts * 2, labels * 2, langs * 2)
     va = _features_csv(tmp_path / "val_features.csv", texts, labels, langs)
+    te = _features_csv(tmp_path / "test_features.csv", texts, labels, langs)
     out = tmp_path / "text_emotion"
     rc = main(["train-text-emotion", "--train-features", str(tr), "--val-features", str(va),
-               "--test-features", str(va), "--output-dir", str(out), "--language-filter", "all",
+               "--test-features", str(te), "--output-dir", str(out), "--language-filter", "all",
                "--epochs", "2", "--learning-rate", "3e-3", "--batch-size", "8"])
     assert rc == 0
     rep = json.loads((out / "train_report.json").read_text())
@@ -139,3 +142,13 @@ def test_train_text_emotion_cli(tmp_path):
     assert res.report["n_train"] == 16 and res.report["language_filter"] == "zh"
     assert main(["train-text-emotion", "--train-features", str(tmp_path / "nope.csv"), "--val-features",
                  str(va), "--output-dir", str(tmp_path / "x")]) == 1
+
+
+def test_trained_tokenizer_knows_the_corpus_words():
+    """The WordPiece vocabulary trained on the transcripts reaches the fast tokenizer (not 5 special tokens)."""
+    from ser_helpers.text import _train_tokenizer
+    texts = ["the weather is lovely today", "i am so angry about the delay", "this is a sad day"] * 5
+    tok = _train_tokenizer(texts, vocab_size=200)
+    assert len(tok) > 20
+    ids = tok("lovely weather")["input_ids"]
+    assert tok.unk_token_id not in ids, tok.convert_ids_to_tokens(ids)
