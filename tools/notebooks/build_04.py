@@ -106,10 +106,11 @@ the MFCC + prosody baseline is handed pitch, energy and rate, which is where thi
 pretrained > hand-made features > scratch on the test split; the intervals say how sure that ranking is.
 """),
 ("code", '''
-systems = {f"wav2vec2 ({model_name})": result.metrics}
-for n, r in others.items():
-    kind = ser.common.read_json(Path(run_dir) / "models" / "audio" / n / "best_model" / "config.json")["model_type"]
-    systems[f"pretrained Whisper encoder ({n})" if kind == "whisper" else f"{kind} ({n})"] = r.metrics
+def system_name(name):
+    kind = ser.common.read_json(Path(run_dir) / "models" / "audio" / name / "best_model" / "config.json")["model_type"]
+    return f"pretrained Whisper encoder ({name})" if kind == "whisper" else f"{kind} ({name})"
+
+systems = {system_name(n): r.metrics for n, r in {model_name: result, **others}.items()}
 systems["MFCC+prosody logistic regression"] = base.test_metrics
 ser.evaluate.compare_table(systems).round(3)
 '''),
