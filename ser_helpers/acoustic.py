@@ -10,6 +10,15 @@ Training runs on the Hugging Face `Trainer` (so fp16/bf16, gradient accumulation
 * early stopping on validation macro-F1, freezing the feature encoder for the first N epochs.
 
 The saved `best_model/` is a standard `Wav2Vec2ForSequenceClassification` dir + feature extractor.
+
+The model class follows the base model's config, as `AutoModelForAudioClassification` does: a Whisper base
+(`base_model="tiny.en"`, the bundled weights of `ser_helpers.weights`; a local HF Whisper dir; or a hub id such as
+`openai/whisper-small`) gives a `WhisperForAudioClassification` on the PRETRAINED Whisper encoder, with its input
+window shortened to ceil(max_duration_sec) seconds (`max_source_positions` and the position table sliced, a
+`WhisperFeatureExtractor` with the matching `chunk_length` saved beside it). `freeze_encoder` trains the head only,
+`train_top_layers=N` fine-tunes the top N encoder layers; the frozen bottom runs once per distinct clip
+(`inference.whisper_logits` caches it), which is what makes this affordable on 2 CPU cores (notebook 03).
+
 Taught in notebook 03 (03_train_wav2vec2).
 """
 from __future__ import annotations
@@ -34,7 +43,8 @@ from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atom
                      read_manifest, resolve_device,
                      set_seed, write_json_atomic, write_text_atomic)
 from .common import count_parameters  # noqa: F401 (acoustic.count_parameters)
-from .inference import load_pretrained, normalize_clip, padding_invariant_logits, MIN_SAMPLES
+from .inference import (MIN_SAMPLES, is_whisper, load_pretrained, normalize_clip, padding_invariant_logits,
+                        whisper_logits)
 
 # ----------------------------------------------------------------------------- base models
 BASE_SIZES: dict[str, dict] = {
@@ -220,16 +230,113 @@ class EpochBatchSampler:
 
 # ----------------------------------------------------------------------------- model wrapper + trainer
 class PaddingInvariantClassifier(torch.nn.Module):
-    """Wraps a Wav2Vec2ForSequenceClassification; forward(clips) -> logits via the padding-invariant path.
-    A plain nn.Module so DDP/accelerate wrap it and gradients sync through its forward."""
+    """Wraps a Wav2Vec2ForSequenceClassification (padding-invariant path) or a WhisperForAudioClassification
+    (fixed window; the frozen bottom `frozen_layers` computed once per distinct clip when `cache_frozen`);
+    forward(clips) -> logits. A plain nn.Module so DDP/accelerate wrap it and gradients sync through its forward."""
 
-    def __init__(self, model, freeze_feature_encoder: bool = False):
+    def __init__(self, model, freeze_feature_encoder: bool = False, feature_extractor=None, frozen_layers: int = 0,
+                 cache_frozen: bool = True):
         super().__init__()
         self.model = model
         self.freeze_feature_encoder = freeze_feature_encoder
+        self.feature_extractor = feature_extractor
+        self.frozen_layers = int(frozen_layers)
+        self.cache = {} if cache_frozen and frozen_layers > 0 else None
 
     def forward(self, clips, labels=None, weights=None, indices=None):
+        if is_whisper(self.model):
+            return whisper_logits(self.model, clips, self.feature_extractor, self.frozen_layers, self.cache)
         return padding_invariant_logits(self.model, clips, freeze_feature_encoder=self.freeze_feature_encoder)
+
+
+def whisper_classifier_from_base(base_model: str | os.PathLike, window_sec: float, label2id: dict, seed: int = 0,
+                                 classifier_proj_size: int = 256):
+    """(WhisperForAudioClassification, WhisperFeatureExtractor) on a pretrained Whisper encoder.
+
+    `base_model`: "tiny.en" (the bundled weights, converted once by `ser_helpers.weights`), a local HF Whisper dir or
+    a hub id. The input window becomes ceil(window_sec) seconds: `max_source_positions` = 50 per second and the
+    encoder's position table is sliced to it. A base that already is a WhisperForAudioClassification keeps its
+    window and encoder (only a head of another size is re-initialised)."""
+    import torch
+    from transformers import (AutoConfig, AutoFeatureExtractor, WhisperFeatureExtractor,
+                              WhisperForAudioClassification, WhisperModel)
+
+    from .weights import bundled_hf_whisper_dir, is_bundled_name
+    source = str(bundled_hf_whisper_dir(required=True)) if is_bundled_name(base_model) else str(base_model)
+    id2label = {int(i): lab for lab, i in label2id.items()}
+    config = load_pretrained(AutoConfig, source, "base model")
+    if not is_whisper(config):
+        raise SERError(f"{base_model}: expected a Whisper model, got model_type {config.model_type!r}")
+    try:
+        base_fe = load_pretrained(AutoFeatureExtractor, source, "feature extractor")
+    except SERError:
+        base_fe = WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+    if "WhisperForAudioClassification" in (config.architectures or []):
+        model = load_pretrained(WhisperForAudioClassification, source, "base model", num_labels=len(id2label),
+                                id2label=id2label, label2id=dict(label2id), ignore_mismatched_sizes=True)
+        return model, base_fe
+    window = int(math.ceil(float(window_sec)))
+    hop = int(base_fe.hop_length)
+    positions = window * int(base_fe.sampling_rate) // hop // 2  # conv2 has stride 2
+    if not 1 <= window or positions > config.max_source_positions:
+        raise SERError(f"--max-duration-sec {window_sec}: a Whisper window must be 1..."
+                       f"{config.max_source_positions * 2 * hop // int(base_fe.sampling_rate)} s")
+    base = load_pretrained(WhisperModel, source, "base model")
+    cfg = AutoConfig.from_pretrained(source)
+    cfg.max_source_positions = positions
+    cfg.num_labels, cfg.id2label, cfg.label2id = len(id2label), id2label, dict(label2id)
+    cfg.classifier_proj_size = int(classifier_proj_size)
+    cfg.use_weighted_layer_sum = False
+    cfg.architectures = ["WhisperForAudioClassification"]
+    cfg.problem_type = "single_label_classification"
+    torch.manual_seed(seed)
+    model = WhisperForAudioClassification(cfg)
+    state = base.encoder.state_dict()
+    state["embed_positions.weight"] = state["embed_positions.weight"][:positions].clone()
+    model.encoder.load_state_dict(state)
+    fe = WhisperFeatureExtractor(feature_size=cfg.num_mel_bins, sampling_rate=int(base_fe.sampling_rate),
+                                 hop_length=hop, chunk_length=window, n_fft=int(base_fe.n_fft))
+    del base
+    return model, fe
+
+
+def encoder_layers(model):
+    """The transformer layers of a wav2vec2-family or Whisper-encoder classifier."""
+    return model.encoder.layers if is_whisper(model) else model.wav2vec2.encoder.layers
+
+
+def set_trainable(model, head_only: bool = False, train_projector: bool = False, freeze_encoder: bool = False,
+                  train_top_layers: int | None = None) -> int:
+    """Freeze what should not train; returns how many BOTTOM encoder layers are frozen (the whole encoder when
+    the head alone trains). head_only (adapt-wav2vec2-head): classifier (+ projector if train_projector);
+    freeze_encoder: projector + classifier; train_top_layers=N: the top N encoder layers (+ the encoder's final
+    layer norm for Whisper) and the head."""
+    layers = encoder_layers(model)
+    n = len(layers)
+    encoder = model.encoder if is_whisper(model) else model.wav2vec2
+    if train_top_layers is not None and not 0 <= int(train_top_layers) <= n:
+        raise SERError(f"--train-top-layers must be 0..{n} (the encoder has {n} layers), got {train_top_layers}")
+    if head_only or freeze_encoder or train_top_layers is not None:
+        for p in encoder.parameters():
+            p.requires_grad = False
+        if getattr(model.config, "use_weighted_layer_sum", False):
+            model.layer_weights.requires_grad = not head_only
+    if head_only:
+        for p in model.projector.parameters():
+            p.requires_grad = bool(train_projector)
+        return n
+    if freeze_encoder:
+        return n
+    if train_top_layers is not None:
+        top = int(train_top_layers)
+        for layer in list(layers)[n - top:]:
+            for p in layer.parameters():
+                p.requires_grad = True
+        if top > 0 and is_whisper(model):
+            for p in model.encoder.layer_norm.parameters():
+                p.requires_grad = True
+        return n - top
+    return 0
 
 
 def weighted_loss(logits, labels, weights, class_weights):
@@ -349,8 +456,26 @@ def _model_card(report: dict, labels: list[str]) -> str:
             "self-supervised pretraining) on generated speech. It is a teaching artefact, not a usable emotion "
             "recogniser for real voices.".format(report.get("n_parameters", 0) / 1e6)
             if offline else f"`{report['config']['base_model']}` fine-tuned with a classification head.")
+    arch = report["config"].get("architecture") or "Wav2Vec2ForSequenceClassification"
+    whisper = arch == "WhisperForAudioClassification"
+    if whisper:
+        top = report["config"].get("train_top_layers")
+        trained = ("the head only (frozen encoder)" if report["config"].get("freeze_encoder") or top == 0 else
+                   f"the top {top} encoder layer(s) and the head" if top is not None else "the whole encoder and the head")
+        what = (f"the PRETRAINED encoder of OpenAI Whisper `{report['config']['base_model']}` (speech recognition "
+                f"pretraining on 680 k hours) with a classification head; fine-tuned here: {trained}. Its input window "
+                f"is {report['config'].get('input_window_sec') or 0:g} s (longer clips: mean logits of consecutive "
+                "windows in `AudioClassifier`; `pipeline()` scores the first window).")
+    serving = (
+        "This project's service (`ser serve`, `ser_helpers.service`) loads models through `AudioClassifier` and "
+        "serves wav2vec2-family classifiers, Whisper-encoder classifiers and the MFCC baseline. "
+        + ("A service that loads only `Wav2Vec2ForSequenceClassification` (such as the original production "
+           "service) can NOT serve this `WhisperForAudioClassification`: use this project's service or extend yours."
+           if whisper else "A service that loads only `Wav2Vec2ForSequenceClassification` (such as the original "
+           "production service) can serve this model as is."))
     lines = [
-        "# Speech emotion recognition: wav2vec2 sequence classifier", "",
+        f"# Speech emotion recognition: {'Whisper-encoder' if whisper else 'wav2vec2'} sequence classifier "
+        f"(`{arch}`)", "",
         f"What it is: {what}", "",
         "## Data and split",
         f"- train: `{report['config']['train_manifest']}` ({report['data']['train']['n']} clips)",
@@ -373,7 +498,9 @@ def _model_card(report: dict, labels: list[str]) -> str:
         "```python\nfrom ser_helpers.inference import AudioClassifier\nclf = AudioClassifier.load(\"best_model\")\n"
         "probs = clf.predict_proba([wave_16k_float32])\n```",
         "It also loads with `AutoModelForAudioClassification` and `pipeline(\"audio-classification\")` "
-        "(one clip at a time there: batched zero padding changes group-norm wav2vec2 outputs).", "",
+        + ("(every clip is padded to the fixed window, so batching changes nothing)." if whisper else
+           "(one clip at a time there: batched zero padding changes group-norm wav2vec2 outputs)."), "",
+        "## Serving", serving, "",
         "## Limits",
         "- Four acted/generated emotion categories only; real emotions are blended, culture- and "
         "context-dependent, and often not expressed in the voice at all.",
@@ -402,16 +529,18 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
                    disable_class_weighted_loss: bool = False, resume: bool = False, lr_scheduler: str = "linear",
                    max_steps: int | None = None, length_grouped: bool = True, progress: bool = True,
                    head_only: bool = False, train_projector: bool = False, plots: bool = True,
-                   keep_checkpoints: bool = False, callbacks: Sequence | None = None,
+                   keep_checkpoints: bool = False, callbacks: Sequence | None = None, freeze_encoder: bool = False,
+                   train_top_layers: int | None = None, cache_frozen: bool = True,
                    allow_split_overlap: bool = False) -> TrainResult:
-    """Fine-tune a wav2vec2 sequence classifier; write best_model/, train_report.json, label_map.json,
+    """Fine-tune a wav2vec2 sequence classifier, or a Whisper-encoder one when `base_model` is a Whisper model
+    ("tiny.en" = the bundled weights; see the module docstring); write best_model/, train_report.json, label_map.json,
     val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots.
 
     Checkpoints go to output_dir/checkpoints/ (for `resume=True` after an interruption) and are removed when
     training finishes, unless keep_checkpoints."""
     import torch
-    from transformers import (EarlyStoppingCallback, TrainingArguments, Wav2Vec2FeatureExtractor,
-                              AutoFeatureExtractor, AutoModelForAudioClassification)
+    from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification,
+                              EarlyStoppingCallback, TrainingArguments, Wav2Vec2FeatureExtractor)
     from transformers.trainer_utils import get_last_checkpoint
 
     from . import metrics as M
@@ -449,30 +578,42 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
 
     # ---- model
     is_main = int(os.environ.get("RANK", "0")) == 0
-    model = load_pretrained(AutoModelForAudioClassification, base_model, "base model",
-                            num_labels=len(labels), label2id=lm["label2id"],
-                            id2label={int(k): v for k, v in lm["id2label"].items()},
-                            ignore_mismatched_sizes=True)
-    if not hasattr(model, "wav2vec2"):
-        raise SERError(f"{base_model}: expected a wav2vec2 model, got {model.__class__.__name__}")
-    try:
-        feature_extractor = load_pretrained(AutoFeatureExtractor, base_model, "feature extractor")
-    except SERError:
-        feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=sample_rate, do_normalize=True,
-                                                     return_attention_mask=False)
-    do_normalize = bool(getattr(feature_extractor, "do_normalize", True))
+    from .weights import is_bundled_name
+    whisper = is_bundled_name(base_model) or is_whisper(load_pretrained(AutoConfig, base_model, "base model"))
+    if whisper:
+        if max_duration_sec is None:
+            raise SERError("--max-duration-sec is required with a Whisper base model (it sets the input window)")
+        if freeze_feature_encoder_epochs:
+            warnings.warn("--freeze-feature-encoder-epochs has no effect on a Whisper encoder; use "
+                          "--freeze-feature-encoder, --freeze-encoder or --train-top-layers", stacklevel=2)
+        model, feature_extractor = whisper_classifier_from_base(base_model, max_duration_sec, lm["label2id"], seed)
+        if freeze_feature_encoder:
+            for mod in (model.encoder.conv1, model.encoder.conv2):
+                for p in mod.parameters():
+                    p.requires_grad = False
+    else:
+        model = load_pretrained(AutoModelForAudioClassification, base_model, "base model",
+                                num_labels=len(labels), label2id=lm["label2id"],
+                                id2label={int(k): v for k, v in lm["id2label"].items()},
+                                ignore_mismatched_sizes=True)
+        if not hasattr(model, "wav2vec2"):
+            raise SERError(f"{base_model}: expected a wav2vec2 or Whisper model, got {model.__class__.__name__}")
+        try:
+            feature_extractor = load_pretrained(AutoFeatureExtractor, base_model, "feature extractor")
+        except SERError:
+            feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=sample_rate, do_normalize=True,
+                                                         return_attention_mask=False)
+    do_normalize = False if whisper else bool(getattr(feature_extractor, "do_normalize", True))
     base_readme = Path(str(base_model)) / "README.md"
     random_init = base_readme.exists() and "Random-init" in base_readme.read_text(encoding="utf-8")[:200]
-    if freeze_feature_encoder:
+    if freeze_feature_encoder and not whisper:
         model.freeze_feature_encoder()
-    if head_only:
-        for p in model.wav2vec2.parameters():
-            p.requires_grad = False
-        for p in model.projector.parameters():
-            p.requires_grad = bool(train_projector)
-        if getattr(model.config, "use_weighted_layer_sum", False):
-            model.layer_weights.requires_grad = False
-    wrapper = PaddingInvariantClassifier(model, freeze_feature_encoder=freeze_feature_encoder or head_only)
+    frozen_layers = set_trainable(model, head_only=head_only, train_projector=train_projector,
+                                  freeze_encoder=freeze_encoder, train_top_layers=train_top_layers)
+    encoder_frozen = head_only or freeze_encoder or train_top_layers is not None
+    wrapper = PaddingInvariantClassifier(model, freeze_feature_encoder=freeze_feature_encoder or encoder_frozen,
+                                         feature_extractor=feature_extractor, frozen_layers=frozen_layers,
+                                         cache_frozen=cache_frozen)
 
     # ---- datasets, samplers, loss weights
     max_samples = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None
@@ -514,7 +655,7 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         dataloader_num_workers=num_workers, report_to="none", disable_tqdm=not progress,
         load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
         save_total_limit=2, remove_unused_columns=False, label_names=["labels"],
-        ddp_find_unused_parameters=bool(freeze_feature_encoder_epochs or head_only
+        ddp_find_unused_parameters=bool(freeze_feature_encoder_epochs or encoder_frozen
                                         or getattr(model.config, "layerdrop", 0) > 0),
         restore_callback_states_from_checkpoint=True, **strategy,
     )
@@ -531,7 +672,7 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         return {"macro_f1": m["macro_f1"], "ua": m["ua"], "accuracy": m["accuracy"],
                 "weighted_f1": m["weighted_f1"], "ece": m["ece"], "nll": m["nll"]}
 
-    cbs = _make_callbacks(wrapper, int(freeze_feature_encoder_epochs), bool(freeze_feature_encoder or head_only))
+    cbs = _make_callbacks(wrapper, int(freeze_feature_encoder_epochs), bool(freeze_feature_encoder or encoder_frozen))
     if patience and patience > 0:
         cbs.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
     cbs += list(callbacks or [])
@@ -570,7 +711,10 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
                        "source_weight_map": sw_map, "source_language_map": sl_map, "device": dev,
                        "class_weighted_loss": not disable_class_weighted_loss, "lr_scheduler": lr_scheduler,
                        "max_steps": max_steps, "length_grouped": length_grouped, "head_only": head_only,
-                       "train_projector": train_projector, "resumed_from": last_ckpt, "world_size": world},
+                       "train_projector": train_projector, "resumed_from": last_ckpt, "world_size": world,
+                       "architecture": model.__class__.__name__, "freeze_encoder": freeze_encoder,
+                       "train_top_layers": train_top_layers, "frozen_encoder_layers": frozen_layers,
+                       "input_window_sec": (float(feature_extractor.chunk_length) if whisper else None)},
             "versions": _versions(),
             "labels": labels,
             "class_weights": class_weights.tolist() if class_weights is not None else None,
@@ -733,7 +877,10 @@ def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
         p.add_argument("--learning-rate", type=float, default=1e-4)
         p.add_argument("--train-projector", action="store_true")
         return
-    p.add_argument("--base-model", default="facebook/wav2vec2-base")
+    p.add_argument("--base-model", default="facebook/wav2vec2-base",
+                   help="hub id or local dir of a wav2vec2-family or Whisper model; 'tiny.en' = the bundled Whisper "
+                        "tiny.en weights (pretrained encoder -> WhisperForAudioClassification, input window "
+                        "ceil(--max-duration-sec) s)")
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--epochs", type=float, default=12)
     p.add_argument("--batch-size", type=int, default=4)
@@ -754,6 +901,11 @@ def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--length-grouped", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/ after training finishes")
+    p.add_argument("--freeze-encoder", action="store_true",
+                   help="train the head only (projector + classifier) on a frozen pretrained encoder")
+    p.add_argument("--train-top-layers", type=int, default=None, metavar="N",
+                   help="fine-tune only the top N encoder layers (+ the head); the frozen bottom of a Whisper "
+                        "encoder is computed once per distinct clip. Default: the whole model trains")
 
 
 def _train_kwargs(args) -> dict:
@@ -761,7 +913,7 @@ def _train_kwargs(args) -> dict:
             "weight_decay", "warmup_ratio", "gradient_accumulation", "patience", "num_workers", "log_interval",
             "seed", "freeze_feature_encoder", "freeze_feature_encoder_epochs", "fp16", "bf16", "source_weight_map",
             "source_language_map", "device", "disable_class_weighted_loss", "resume", "lr_scheduler", "max_steps",
-            "length_grouped", "keep_checkpoints", "allow_split_overlap"]
+            "length_grouped", "keep_checkpoints", "freeze_encoder", "train_top_layers", "allow_split_overlap"]
     return {k: getattr(args, k) for k in keys if hasattr(args, k)}
 
 

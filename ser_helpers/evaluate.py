@@ -219,6 +219,7 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
             "num_samples": int(len(df)), "labels": labels, "sample_rate": int(sample_rate),
             "max_duration_sec": max_duration_sec, "clips_cut_to_max_duration": int(n_cut),
             "batch_size": int(batch_size), "device": str(clf.device),
+            "architecture": type(getattr(clf, "model", clf)).__name__,
             "timing": {"load_sec": round(t_load, 3), "inference_sec": round(t_inf, 3),
                        "clips_per_sec": round(len(df) / max(t_inf, 1e-9), 2),
                        "total_sec": round(time.perf_counter() - t0, 3)}}

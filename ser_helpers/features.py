@@ -851,30 +851,40 @@ def correlation_plot(df, columns: Sequence[str], path=None, title: str = "Featur
 
 
 def choose_audio_model(run_dir: str | Path, name: str, kind: str = "auto") -> tuple[str, "pd.DataFrame"]:
-    """Pick the audio branch for the fusion features: the fine-tuned wav2vec2 (`{run_dir}/models/audio/{name}/best_model`)
-    or the classical MFCC+prosody baseline (`{run_dir}/models/baseline/{name}`), both loadable by AudioClassifier.
+    """Pick the audio branch for the fusion features among every trained candidate, all loadable by AudioClassifier:
+    the fine-tuned wav2vec2 (`{run_dir}/models/audio/{name}/best_model`), the classical MFCC+prosody baseline
+    (`{run_dir}/models/baseline/{name}`), and any other audio model trained on the same data under
+    `{run_dir}/models/audio/{name}_<suffix>/best_model` (e.g. `multilingual_whisper`: the pretrained Whisper encoder
+    of notebook 03), listed as `<suffix>`.
 
-    kind: "wav2vec2", "baseline", or "auto" = the one with the higher VALIDATION macro-F1 (test is never read).
-    Returns (model path, a table of both candidates' val macro-F1)."""
+    kind: "wav2vec2", "baseline", a listed `<suffix>` (e.g. "whisper"), or "auto" = the candidate with the highest
+    VALIDATION macro-F1 (test is never read). Returns (model path, a table of the candidates' val macro-F1)."""
     import pandas as pd
     run_dir = Path(run_dir)
-    candidates = {"wav2vec2": run_dir / "models" / "audio" / name / "best_model",
+    audio_root = run_dir / "models" / "audio"
+    candidates = {"wav2vec2": audio_root / name / "best_model",
                   "baseline": run_dir / "models" / "baseline" / name}
-    reports = {"wav2vec2": run_dir / "models" / "audio" / name / "train_report.json",
+    reports = {"wav2vec2": audio_root / name / "train_report.json",
                "baseline": run_dir / "models" / "baseline" / name / "train_report.json"}
+    if audio_root.is_dir():
+        for d in sorted(audio_root.glob(f"{name}_*")):
+            suffix = d.name[len(name) + 1:]
+            if suffix and suffix not in candidates and (d / "best_model").is_dir():
+                candidates[suffix] = d / "best_model"
+                reports[suffix] = d / "train_report.json"
 
     def val_f1(which: str):
         path = reports[which]
         if not path.exists():
             return None
         rep = json.loads(path.read_text())
-        val = rep.get("best_val_metrics") if which == "wav2vec2" else rep.get("val")
+        val = rep.get("val") if which == "baseline" else rep.get("best_val_metrics")
         return float(val["macro_f1"]) if isinstance(val, dict) and "macro_f1" in val else None
 
     table = pd.DataFrame([{"audio model": k, "path": str(v), "exists": v.exists(), "val_macro_f1": val_f1(k)}
                           for k, v in candidates.items()])
-    if kind not in {"auto", "wav2vec2", "baseline"}:
-        raise SERError(f"audio_model_kind must be auto, wav2vec2 or baseline, got {kind!r}")
+    if kind != "auto" and kind not in candidates:
+        raise SERError(f"audio_model_kind must be auto or one of {list(candidates)}, got {kind!r}")
     if kind == "auto":
         usable = table[table.exists & table.val_macro_f1.notna()]
         if usable.empty:

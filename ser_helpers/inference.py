@@ -9,6 +9,12 @@ mask, then masked mean pooling, projector and classifier: the math of
 `Wav2Vec2ForSequenceClassification` with the model's own submodules, so saved models stay standard
 Hugging Face models. Training (ser_helpers.acoustic) uses the very same forward.
 
+A pretrained Whisper-encoder classifier (`WhisperForAudioClassification`, notebook 03's `base_model = "tiny.en"`)
+has a FIXED input window (its feature extractor's `chunk_length`): every clip is zero-padded to that window, so
+nothing depends on the batch; `whisper_logits` is its stock forward written with its own submodules (so a frozen
+bottom can be computed once per clip during training), and a clip longer than the window is scored as the mean
+logits of its consecutive windows.
+
     clf = AudioClassifier.load("outputs/cpu/models/audio/multilingual/best_model")
     P = clf.predict_proba([wave_16k_float32, ...], batch_size=8, max_duration_sec=15.0)
 Taught in notebook 03 (03_train_wav2vec2) and used in 04-06 and 10.
@@ -121,6 +127,100 @@ def padding_invariant_logits(model, clips: Sequence, freeze_feature_encoder: boo
     return model.classifier(pooled)
 
 
+# ----------------------------------------------------------------------------- Whisper-encoder classifiers
+def is_whisper(model_or_config) -> bool:
+    """True for a Whisper-encoder classifier (`WhisperForAudioClassification`) or its config."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "model_type", "") == "whisper"
+
+
+def whisper_window_samples(feature_extractor) -> int:
+    """The fixed input window of a Whisper classifier in samples (`chunk_length` seconds of its feature extractor)."""
+    return int(feature_extractor.n_samples)
+
+
+def whisper_input_features(clips: Sequence, feature_extractor, device="cpu"):
+    """Log-mel features [n, n_mels, frames] of 1-D waveform tensors, each zero-padded (or cut) to the model's
+    fixed window by the model's own `WhisperFeatureExtractor`, exactly as `pipeline("audio-classification")` does.
+    The log-mel floor is set per clip, so a clip's features never depend on its batch neighbours."""
+    arrays = [c.detach().float().cpu().numpy() if hasattr(c, "detach") else np.asarray(c, np.float32) for c in clips]
+    feats = feature_extractor(arrays, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt",
+                              padding="max_length", truncation=True)
+    return feats["input_features"].to(device)
+
+
+def _whisper_bottom(encoder, features, n_layers: int):
+    """Conv front end, positions and the first `n_layers` transformer layers of a Whisper encoder."""
+    import torch
+    h = torch.nn.functional.gelu(encoder.conv1(features))
+    h = torch.nn.functional.gelu(encoder.conv2(h)).permute(0, 2, 1)
+    h = h + encoder.embed_positions.weight[: h.shape[1]]
+    h = torch.nn.functional.dropout(h, p=encoder.dropout, training=encoder.training)
+    for layer in encoder.layers[:n_layers]:
+        h = layer(h, None)
+    return h
+
+
+def _whisper_top(model, h, start: int):
+    """Layers `start:` of the encoder, its final layer norm, projector, mean over the window, classifier."""
+    enc = model.encoder
+    for layer in enc.layers[start:]:
+        h = layer(h, None)
+    h = enc.layer_norm(h)
+    return model.classifier(model.projector(h).mean(dim=1))
+
+
+def whisper_logits(model, clips: Sequence, feature_extractor, frozen_layers: int = 0, cache: dict | None = None,
+                   cache_limit_bytes: int = 1_500_000_000):
+    """Logits [n, num_labels] of a `WhisperForAudioClassification` for 1-D waveform tensors (not normalised):
+    the stock forward, written with the model's own submodules so that the frozen bottom (conv front end +
+    `frozen_layers` transformer layers) can run without gradients and, with `cache` (a dict), be computed once per
+    distinct clip: a frozen, dropout-free bottom is deterministic, so this changes speed, not numbers."""
+    import hashlib
+
+    import torch
+    if getattr(model.config, "use_weighted_layer_sum", False):
+        return model(input_features=whisper_input_features(clips, feature_extractor, model.device)).logits
+    device = next(model.parameters()).device
+    n_layers = len(model.encoder.layers)
+    k = max(0, min(int(frozen_layers), n_layers))
+    cfg = model.config
+    deterministic = not any(float(getattr(cfg, a, 0.0) or 0.0) > 0 for a in ("dropout", "activation_dropout",
+                                                                              "attention_dropout"))
+    use_cache = cache is not None and k > 0 and deterministic
+    if k == 0 and not use_cache:
+        return _whisper_top(model, _whisper_bottom(model.encoder, whisper_input_features(
+            clips, feature_extractor, device), 0), 0)
+    keys = [hashlib.blake2b(c.detach().float().cpu().numpy().tobytes(), digest_size=16).digest()
+            for c in clips] if use_cache else [None] * len(clips)
+    todo = [i for i, key in enumerate(keys) if not use_cache or key not in cache]
+    hidden: list = [None] * len(clips)
+    if todo:
+        with torch.no_grad():
+            h = _whisper_bottom(model.encoder, whisper_input_features([clips[i] for i in todo], feature_extractor,
+                                                                      device), k)
+        for j, i in enumerate(todo):
+            hidden[i] = h[j]
+            if use_cache and cache.get("__bytes__", 0) < cache_limit_bytes:
+                cache[keys[i]] = h[j].detach().cpu()
+                cache["__bytes__"] = cache.get("__bytes__", 0) + h[j].numel() * h[j].element_size()
+    for i, key in enumerate(keys):
+        if hidden[i] is None:
+            hidden[i] = cache[key].to(device)
+    return _whisper_top(model, torch.stack(hidden), k)
+
+
+def whisper_window_pieces(wave: np.ndarray, window: int) -> list[np.ndarray]:
+    """A clip longer than the window as consecutive windows (a tail shorter than half a window is dropped
+    unless it is the only piece); a shorter clip as itself."""
+    if len(wave) <= window:
+        return [wave]
+    pieces = [wave[s:s + window] for s in range(0, len(wave), window)]
+    if len(pieces) > 1 and len(pieces[-1]) < window // 2:
+        pieces = pieces[:-1]
+    return pieces
+
+
 def prepare_clips(waves: Sequence[np.ndarray], max_samples: int | None, do_normalize: bool):
     """float32 numpy clips -> cut to max_samples (from the start), min length, normalised torch tensors."""
     import torch
@@ -155,7 +255,9 @@ class AudioClassifier:
         id2label = model.config.id2label
         self.labels = [str(id2label[i]) for i in range(len(id2label))]
         self.sampling_rate = int(getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) or SAMPLE_RATE)
-        self.do_normalize = bool(getattr(feature_extractor, "do_normalize", True))
+        self.is_whisper = is_whisper(model)
+        # Whisper's log-mel keeps the clip's level (loudness): never normalise its waveform
+        self.do_normalize = False if self.is_whisper else bool(getattr(feature_extractor, "do_normalize", True))
 
     @classmethod
     def load(cls, model_dir_or_hub_id: str | os.PathLike, device: str = "auto") -> "AudioClassifier":
@@ -168,10 +270,13 @@ class AudioClassifier:
             return BaselineAudioClassifier.load(model_dir_or_hub_id)
         source = resolve_model_source(model_dir_or_hub_id)
         model = load_pretrained(AutoModelForAudioClassification, source, "audio model")
-        if getattr(model.config, "model_type", "") not in {"wav2vec2", "hubert", "wavlm", "data2vec-audio"} \
+        if is_whisper(model):
+            if not hasattr(model, "projector") or not hasattr(model, "encoder"):
+                raise SERError(f"{source}: expected a WhisperForAudioClassification, got {model.__class__.__name__}")
+        elif getattr(model.config, "model_type", "") not in {"wav2vec2", "hubert", "wavlm", "data2vec-audio"} \
                 or not hasattr(model, "wav2vec2"):
-            raise SERError(f"{source}: expected a wav2vec2 sequence-classification model, got "
-                           f"{model.__class__.__name__}")
+            raise SERError(f"{source}: expected a wav2vec2 sequence-classification model or a "
+                           f"WhisperForAudioClassification, got {model.__class__.__name__}")
         fe = load_pretrained(AutoFeatureExtractor, source, "feature extractor")
         return cls(model, fe, resolve_device(device), source)
 
@@ -185,6 +290,8 @@ class AudioClassifier:
         if n == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         max_samples = int(round(max_duration_sec * self.sampling_rate)) if max_duration_sec else None
+        if self.is_whisper:
+            return self._predict_logits_whisper(waves, batch_size, max_samples, progress)
         lengths = [min(len(w), max_samples) if max_samples else len(w) for w in waves]
         order = np.argsort(lengths, kind="stable")  # length buckets: little padding per batch
         out = np.zeros((n, len(self.labels)), dtype=np.float32)
@@ -195,6 +302,28 @@ class AudioClassifier:
                 logits = padding_invariant_logits(self.model, [c.to(self.device) for c in clips])
                 out[idx] = logits.float().cpu().numpy()
         return out
+
+    def _predict_logits_whisper(self, waves, batch_size: int, max_samples: int | None, progress: bool) -> np.ndarray:
+        """Fixed-window model: each clip (cut to max_samples) is scored as the mean logits of its consecutive
+        windows (`whisper_window_pieces`); a clip no longer than the window is exactly what pipeline() scores."""
+        import torch
+        from tqdm.auto import tqdm
+        window = whisper_window_samples(self.feature_extractor)
+        pieces, owner = [], []
+        for k, w in enumerate(prepare_clips(waves, max_samples, False)):
+            for piece in whisper_window_pieces(w.numpy(), window):
+                pieces.append(torch.from_numpy(np.ascontiguousarray(piece)))
+                owner.append(k)
+        logits = np.zeros((len(pieces), len(self.labels)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(pieces), batch_size), desc="predict", disable=not progress, leave=False):
+                chunk = pieces[start:start + batch_size]
+                logits[start:start + len(chunk)] = whisper_logits(self.model, chunk, self.feature_extractor) \
+                    .float().cpu().numpy()
+        owner = np.asarray(owner)
+        out = np.zeros((len(waves), len(self.labels)), dtype=np.float32)
+        np.add.at(out, owner, logits)
+        return out / np.bincount(owner, minlength=len(waves))[:, None]
 
     def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
                       progress: bool = False) -> np.ndarray:

@@ -172,7 +172,8 @@ def section_audio(run_dir: Path) -> tuple[str, dict]:
     rows = []
     for path in evals:
         m = _read_json(path) or {}
-        rows.append(_metric_row(f"wav2vec2 `{path.parent.name}`", m))
+        kind = "pretrained Whisper encoder" if m.get("architecture") == "WhisperForAudioClassification" else "wav2vec2"
+        rows.append(_metric_row(f"{kind} `{path.parent.name}`", m))
         ours.setdefault("audio", m)
     for path in _glob(run_dir, ARTIFACTS["baseline_reports"]):
         rep = _read_json(path) or {}

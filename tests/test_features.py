@@ -345,3 +345,24 @@ def test_choose_audio_model_by_val_score(tmp_path):
     assert F.choose_audio_model(run, "m", "baseline")[0] == str(base)
     with pytest.raises(SERError, match="audio_model_kind"):
         F.choose_audio_model(run, "m", "hubert")
+
+
+def test_choose_audio_model_considers_every_trained_candidate(tmp_path):
+    """A pretrained-encoder model trained beside the scratch one (`{name}_whisper`) competes on VALIDATION score."""
+    from ser_helpers.common import SERError
+    run = tmp_path / "run"
+    for sub, f1 in (("m", 0.40), ("m_whisper", 0.70), ("other", 0.99)):
+        (run / "models" / "audio" / sub / "best_model").mkdir(parents=True)
+        (run / "models" / "audio" / sub / "train_report.json").write_text(
+            json.dumps({"best_val_metrics": {"macro_f1": f1}, "test_metrics": {"macro_f1": 0.0}}))
+    (run / "models" / "baseline" / "m").mkdir(parents=True)
+    (run / "models" / "baseline" / "m" / "train_report.json").write_text(json.dumps({"val": {"macro_f1": 0.60}}))
+    path, table = F.choose_audio_model(run, "m", "auto")
+    assert path == str(run / "models" / "audio" / "m_whisper" / "best_model")
+    assert table["audio model"].tolist() == ["wav2vec2", "baseline", "whisper"]  # "other" is another model's
+    assert F.choose_audio_model(run, "m", "wav2vec2")[0].endswith("m/best_model")
+    (run / "models" / "audio" / "m_whisper" / "train_report.json").write_text(
+        json.dumps({"best_val_metrics": {"macro_f1": 0.50}}))
+    assert F.choose_audio_model(run, "m", "auto")[0] == str(run / "models" / "baseline" / "m")
+    with pytest.raises(SERError, match="whisper"):
+        F.choose_audio_model(run, "m", "hubert")

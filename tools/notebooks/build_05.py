@@ -24,6 +24,15 @@ same `AudioClassifier` that notebooks 03-04 use, and `overall` is the mean of th
 once, at start-up; inference runs in a worker thread under a per-model lock, so `/health` answers while a long
 analysis runs. Bad requests get a JSON `detail`: 400 (bad parameters, unreadable/empty/silent audio), 413 (too
 large or too long), 422 (no `file` field).
+
+**Which models it can serve.** This service loads every audio model of this project through `AudioClassifier`:
+the wav2vec2-family classifiers of notebook 03 (`Wav2Vec2ForSequenceClassification`, e.g. the scratch
+`multilingual` model or a fine-tuned `facebook/wav2vec2-base`), the pretrained **Whisper-encoder** classifier
+(`WhisperForAudioClassification`, `multilingual_whisper`; a segment longer than its window is scored as the mean of
+its windows) and the MFCC + prosody baseline folder. The user's **own** production service loads only
+`Wav2Vec2ForSequenceClassification`: it can serve the wav2vec2 models as they are, but not the Whisper-encoder model
+or the baseline; to deploy those, run this service (same contract) or extend theirs. Each model card (`README.md`
+in `best_model/`) says the same for its model.
 """),
 ("code", "import ser_helpers as ser\nser.nb_setup()"),
 ("params", """
