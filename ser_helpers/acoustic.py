@@ -24,7 +24,6 @@ Taught in notebook 03 (03_train_wav2vec2).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from . import repo_root
-from .common import LABELS, SERError, atomic_dir, write_json_atomic, write_text_atomic
+from .common import SERError, atomic_dir, write_json_atomic, write_text_atomic
 
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "hub_configs"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")

@@ -88,7 +88,7 @@ def brier_score(probs: np.ndarray, y_true) -> float:
 def classification_metrics(y_true, probs: np.ndarray, labels: Sequence[str] = LABELS, n_bins: int = 15) -> dict:
     """WA (accuracy), UA (mean per-class recall), macro/weighted F1, per-class P/R/F1/support,
     ECE, NLL, Brier, confusion matrix (rows = true, cols = predicted, in `labels` order)."""
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score,
                                  precision_recall_fscore_support)
     labels = list(labels)
     probs = np.asarray(probs, dtype=np.float64)
