@@ -15,13 +15,6 @@ from ser_helpers.common import LABELS
 from ser_helpers.fusion import DEFAULT_FEATURE_COLUMNS
 from ser_helpers.metrics import entropy, softmax
 
-FEATURE_CSV_COLUMNS = [
-    "path", "label", "label_id", "language", "transcript", "audio_prob_ang", "audio_prob_hap", "audio_prob_neu",
-    "audio_prob_sad", "audio_confidence", "audio_entropy", "text_negative", "text_neutral", "text_positive",
-    "text_negative_score", "text_top_label_raw", "text_top_conf_raw", "text_length", "text_length_norm",
-    "text4_prob_ang", "text4_prob_hap", "text4_prob_neu", "text4_prob_sad", "text4_confidence", "text4_entropy",
-    "text4_ready", "lang_is_zh"]
-
 
 def make_synthetic_features(output_dir, n_per_speaker: int = 40, seed: int = 0, train_overconfidence: float = 3.0,
                             labels: Sequence[str] = LABELS) -> dict:

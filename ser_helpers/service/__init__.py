@@ -1,4 +1,4 @@
-"""The SER HTTP service, taught in notebook 05 (05_service.ipynb): `POST /ser/analyze`, `GET /health`,
+"""The SER HTTP service, taught in notebook 05 (05_serve_ser_api.ipynb): `POST /ser/analyze`, `GET /health`,
 `GET /warmup`, `POST /asr/transcribe`, keeping the contract of ../shared/CLI_CONTRACT.md.
 
 One module per job; this package re-exports their public names, so `uvicorn ser_helpers.service:app`,

@@ -1,6 +1,6 @@
 """The SER HTTP service app: `POST /ser/analyze`, `GET /health`, `GET /warmup`, `POST /asr/transcribe`.
 
-Taught in notebook 05 (05_service.ipynb). 
+Taught in notebook 05 (05_serve_ser_api.ipynb). 
 It keeps the contract of the user's existing service (docs: ../shared/CLI_CONTRACT.md, issue 4), so a
 client written for that service talks to this one unchanged. Deploy it with
 

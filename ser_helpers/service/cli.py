@@ -1,6 +1,6 @@
 """`ser serve`: the service's command line.
 
-Taught in notebook 05 (05_service.ipynb).
+Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A small HTTP client for the service: post_clip, post_raw, get_json, wav_bytes.
 
-Taught in notebook 05 (05_service.ipynb); used by tests and bench/.
+Taught in notebook 05 (05_serve_ser_api.ipynb); used by tests and bench/.
 """
 from __future__ import annotations
 

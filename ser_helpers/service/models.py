@@ -1,6 +1,6 @@
 """Loading the service's audio classifiers: model-dir checks, one lock per model.
 
-Taught in notebook 05 (05_service.ipynb).
+Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Running the service as a subprocess on loopback: free_port, ServerProcess, start_server.
 
-Taught in notebook 05 (05_service.ipynb); used by tests and bench/.
+Taught in notebook 05 (05_serve_ser_api.ipynb); used by tests and bench/.
 """
 from __future__ import annotations
 

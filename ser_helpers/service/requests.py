@@ -1,6 +1,6 @@
 """Request parsing and validation: segmentation, form fields, language hints, text features.
 
-Taught in notebook 05 (05_service.ipynb).
+Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 

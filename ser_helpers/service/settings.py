@@ -1,6 +1,6 @@
 """Service settings: the SER_* environment, its limits and defaults, the contract's label codes.
 
-Taught in notebook 05 (05_service.ipynb).
+Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Notebook views of service answers: test clips, answer tables, the per-segment timeline.
 
-Taught in notebook 05 (05_service.ipynb).
+Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 
