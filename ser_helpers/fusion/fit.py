@@ -14,27 +14,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..common import (
-    LABELS,
-    SERError,
-    atomic_dir,
-    check_splits,
-    count_parameters,
-    resolve_device,
-    set_seed,
-    write_json_atomic,
-)
+from ..common import (LABELS, SERError, atomic_dir, check_splits, count_parameters, resolve_device, set_seed,
+                      write_json_atomic)
 from ..metrics import bootstrap_intervals, ece_sampling_floor, macro_f1, softmax
 from .calibration import apply_calibration, fit_calibration
 from .config import FIT_STRATEGIES, IN_SAMPLE_GAP, SPLITS, FusionConfig
-from .data import (
-    apply_scaler,
-    check_label_coverage,
-    feature_columns_for,
-    fit_scaler,
-    read_feature_summary,
-    read_features,
-)
+from .data import (apply_scaler, check_label_coverage, feature_columns_for, fit_scaler, read_feature_summary,
+                   read_features)
 from .nets import _logits, _stack_members, _torch, build_network, make_arch, single_thread
 
 

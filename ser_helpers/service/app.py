@@ -40,31 +40,10 @@ from ..common import LABELS, SAMPLE_RATE, SERVICE_CODES, SERError, resolve_devic
 from ..metrics import entropy
 from . import admission
 from .admission import RequestError, echo
-from .models import (
-    LoadedModel,
-    _check_model_dir,
-    _model_name,
-    _torch_threads,
-    load_classifier,
-)
-from .requests import (
-    count_segments,
-    parse_language_hint,
-    parse_segmentation,
-    parse_text_features,
-    segment_bounds,
-)
-from .settings import (
-    DEFAULT_OVERLAP_MS,
-    DEFAULT_SEGMENT_MS,
-    MAX_SEGMENTS,
-    MIN_AUDIO_SEC,
-    SWITCH_INTERVAL_S,
-    TEXT_FEATURE_FIELDS,
-    ServiceSettings,
-    _codes_to_service,
-    _top,
-)
+from .models import LoadedModel, _check_model_dir, _model_name, _torch_threads, load_classifier
+from .requests import count_segments, parse_language_hint, parse_segmentation, parse_text_features, segment_bounds
+from .settings import (DEFAULT_OVERLAP_MS, DEFAULT_SEGMENT_MS, MAX_SEGMENTS, MIN_AUDIO_SEC, SWITCH_INTERVAL_S,
+                       TEXT_FEATURE_FIELDS, ServiceSettings, _codes_to_service, _top)
 
 # ----------------------------------------------------------------------------- the service core
 logger = logging.getLogger("ser_helpers.service")

@@ -9,18 +9,8 @@ from typing import Any, Mapping
 
 from ..common import SAMPLE_RATE
 from .admission import RequestError, echo
-from .settings import (
-    _UNIT_INTERVAL_FIELDS,
-    DEFAULT_OVERLAP_MS,
-    DEFAULT_SEGMENT_MS,
-    LANGUAGE_ALIASES,
-    MAX_ENTROPY4,
-    MAX_SEGMENT_MS,
-    MIN_SEGMENT_MS,
-    MIN_TAIL_MS,
-    NO_HINT,
-    TEXT_FEATURE_FIELDS,
-)
+from .settings import (_UNIT_INTERVAL_FIELDS, DEFAULT_OVERLAP_MS, DEFAULT_SEGMENT_MS, LANGUAGE_ALIASES, MAX_ENTROPY4,
+                       MAX_SEGMENT_MS, MIN_SEGMENT_MS, MIN_TAIL_MS, NO_HINT, TEXT_FEATURE_FIELDS)
 
 
 def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:

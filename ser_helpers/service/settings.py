@@ -43,9 +43,9 @@ MAX_SEGMENTS = 2000           # bounds the work one request can ask for
 MIN_TAIL_MS = 500             # a trailing piece shorter than this joins the previous segment
 MIN_AUDIO_SEC = 0.1
 BATCH_SIZE = 8
-MULTIPART_OVERHEAD_BYTES = admission.MULTIPART_OVERHEAD_BYTES
+MULTIPART_OVERHEAD_BYTES = admission.MULTIPART_OVERHEAD_BYTES  # form fields + boundaries allowed on top of the upload limit
 MAX_ENTROPY4 = math.log(len(LABELS))   # the largest entropy of a 4-class distribution
-SWITCH_INTERVAL_S = 0.0005    # GIL hand-off interval in the server process (default 0.005)   # form fields + boundaries allowed on top of the upload limit
+SWITCH_INTERVAL_S = 0.0005    # GIL hand-off interval in the server process (default 0.005)
 
 
 def _codes_to_service(probs: Mapping[str, float] | np.ndarray, labels=None) -> dict[str, float]:
