@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ser_helpers import ablation, fusion
+from ser_helpers import ablation
 from ser_helpers.cli import build_parser, main
 from ser_helpers.common import SERError
+from fusion_data import make_synthetic_features
 
 
 @pytest.fixture(scope="module")
 def feats(tmp_path_factory):
-    return fusion.make_synthetic_features(tmp_path_factory.mktemp("abl_features"), n_per_speaker=16, seed=11)
+    return make_synthetic_features(tmp_path_factory.mktemp("abl_features"), n_per_speaker=16, seed=11)
 
 
 def test_ablation_over_seeds(feats, tmp_path):

@@ -15,6 +15,7 @@ from ser_helpers import asr
 from ser_helpers import service as svc
 
 from test_asr_whisper import SENTENCES, _speak  # noqa: E402  (tests/ is on sys.path under pytest)
+from fusion_data import make_synthetic_features  # noqa: E402
 
 FUSION_FEATURES = ["audio_prob_ang", "audio_prob_hap", "audio_prob_neu", "audio_prob_sad", "audio_confidence",
                    "audio_entropy", "text_length_norm", "text4_prob_ang", "text4_prob_hap", "text4_prob_neu",
@@ -45,7 +46,7 @@ def reference_fusion_dir(tmp_path_factory, audio_model):
     """A fusion dir whose features used the corpus's reference (ORACLE) transcripts, as the cpu profile's."""
     from ser_helpers import fusion
     base = tmp_path_factory.mktemp("ref_fusion")
-    feats = fusion.make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
+    feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
     summary = json.loads(feats["summary"].read_text())
     summary["feature_columns"]["fusion"] = FUSION_FEATURES
     summary["components"] = {"audio_models": {"en": str(audio_model), "zh": str(audio_model)},

@@ -17,6 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from ser_helpers import audio as audio_io  # noqa: E402
 from ser_helpers import demo  # noqa: E402
 from ser_helpers.common import LABELS, SAMPLE_RATE, SERError, display_name  # noqa: E402
+from fusion_data import make_synthetic_features  # noqa: E402
 
 POSITIVE_WORDS = ("great", "happy", "love", "wonderful")
 NEGATIVE_WORDS = ("hate", "awful", "angry", "terrible")
@@ -362,7 +363,7 @@ def trained_fusion_dir(tmp_path_factory):
     """A real (tiny) late-fusion model trained on the fusion helper's synthetic feature rows."""
     from ser_helpers import fusion
     base = tmp_path_factory.mktemp("fusion_demo")
-    feats = fusion.make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
+    feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
     res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], base / "fusion_x", epochs=8,
                                    device="cpu", make_plots=False, compare_fit_strategies=False, n_bootstrap=20)
     return res.output_dir, pd.read_csv(feats["test"]).iloc[0].to_dict()

@@ -11,13 +11,14 @@ import torch
 from ser_helpers import fusion, metrics
 from ser_helpers.cli import build_parser, main
 from ser_helpers.common import LABELS, SERError
+from fusion_data import make_synthetic_features
 
 FAST = dict(epochs=25, patience=8, n_bootstrap=100, device="cpu", make_plots=False, compare_fit_strategies=False)
 
 
 @pytest.fixture(scope="module")
 def feats(tmp_path_factory):
-    return fusion.make_synthetic_features(tmp_path_factory.mktemp("features"), n_per_speaker=24, seed=3)
+    return make_synthetic_features(tmp_path_factory.mktemp("features"), n_per_speaker=24, seed=3)
 
 
 @pytest.fixture(scope="module")

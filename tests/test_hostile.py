@@ -28,7 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_helpers import admission, service as svc
+from ser_helpers import service as svc
+from ser_helpers.service import admission
 from ser_helpers.audio import AudioError
 from test_service import fusion_dir, make_model, models, speechlike, without_latency  # noqa: F401 (fixtures)
 

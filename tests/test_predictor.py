@@ -11,6 +11,7 @@ import pytest
 from ser_helpers import fusion
 from ser_helpers.common import LABELS, SERError
 from ser_helpers.predictor import FusionPredictor
+from fusion_data import make_synthetic_features
 
 
 class FakeFeaturizer:
@@ -31,7 +32,7 @@ class FakeFeaturizer:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("pred")
-    feats = fusion.make_synthetic_features(base / "features", n_per_speaker=16, seed=5)
+    feats = make_synthetic_features(base / "features", n_per_speaker=16, seed=5)
     res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], base / "models" / "fusion_x",
                                    epochs=15, device="cpu", make_plots=False, compare_fit_strategies=False,
                                    n_bootstrap=50, calibration_mode="per_language_temperature",

@@ -24,6 +24,7 @@ from ser_helpers import service as svc
 from ser_helpers.audio import load_audio
 from ser_helpers.common import SERError, SERVICE_CODES
 from ser_helpers.metrics import entropy
+from fusion_data import make_synthetic_features
 
 CODES = sorted(SERVICE_CODES.values())
 ROOT = Path(__file__).resolve().parents[1]
@@ -415,7 +416,7 @@ def fusion_dir(tmp_path_factory, models):
     import json
     from ser_helpers import asr, fusion
     base = tmp_path_factory.mktemp("service_fusion")
-    feats = fusion.make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
+    feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
     summary = json.loads(feats["summary"].read_text())
     summary["feature_columns"]["fusion"] = FUSION_FEATURES
     whisper = asr.make_tiny_whisper_checkpoint(base / "whisper_tiny.pt", seed=0)

@@ -16,6 +16,7 @@ from ser_helpers import baseline, fusion
 from ser_helpers.cli import build_parser
 from ser_helpers.common import SERError, check_splits, read_json, read_manifest
 from ser_helpers.manifest import read_transcripts_csv
+from fusion_data import make_synthetic_features
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ["train-wav2vec2", "adapt-wav2vec2-head", "train-baseline", "evaluate-wav2vec2", "build-fusion-features",
@@ -118,7 +119,7 @@ def test_non_utf8_transcripts_and_label_map(tmp_path):
 
 
 def test_train_late_fusion_same_features_refused_and_forced(tmp_path):
-    feats = fusion.make_synthetic_features(tmp_path / "features", n_per_speaker=8, seed=1)
+    feats = make_synthetic_features(tmp_path / "features", n_per_speaker=8, seed=1)
     same = feats["train"]
     with pytest.raises(SERError, match="splits are not independent"):
         fusion.train_late_fusion(same, same, same, tmp_path / "refused", feats["summary"], epochs=2, device="cpu",

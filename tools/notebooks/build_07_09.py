@@ -7,7 +7,7 @@ import json
 from ser_helpers.fusion import TRAINING_KEYS, FusionConfig
 
 # The parameters cells list FusionConfig's defaults as plain literals, generated here from the dataclass:
-# a default is written once, in ser_helpers/fusion.py. Only the teaching comments live in this file.
+# a default is written once, in ser_helpers/fusion/config.py. Only the teaching comments live in this file.
 COMMENTS = {"mode": "fusion, audio_only or text_only", "fusion_arch": "mlp or gated",
             "calibration_mode": "or per_language_temperature, vector_scaling",
             "fit_strategy": "auto, val_cv (fit on held-out val rows) or train (the naive way)"}
