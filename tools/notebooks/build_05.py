@@ -142,7 +142,7 @@ curl -F file=@clip.wav -F segment_ms=8000 -F language_hint=en http://127.0.0.1:8
 * **Limits**: uploads over `SER_MAX_UPLOAD_MB` (counted as they arrive, chunked ones too) or recordings over
   `SER_MAX_DURATION_SEC` get 413; the audio header is checked before decoding (4-192 kHz, 1-64 channels); at most
   `SER_WORKERS` requests run and `SER_MAX_QUEUE` wait, more get 503 with `Retry-After`; each request has a deadline
-  (`SER_REQUEST_TIMEOUT_SEC`) and the work of a client that hangs up is dropped (`ser_helpers/admission.py`,
+  (`SER_REQUEST_TIMEOUT_SEC`) and the work of a client that hangs up is dropped (`ser_helpers/service/admission.py`,
   `python bench/bench_soak.py`). The service has no authentication: keep it on loopback (`ser serve` binds
   127.0.0.1) and put a reverse proxy (TLS, authentication) in front of it.
 * **CPU threads**: on CPU the service gives torch all cores but one (`SER_TORCH_THREADS` overrides), so the event
