@@ -72,8 +72,16 @@ class RunLayout:
     def base_model(self, size: str) -> Path:
         return self.run_dir / self.BASE_MODELS / size
 
+    @property
+    def audio_models(self) -> Path:
+        return self.run_dir / self.AUDIO_MODELS
+
     def audio_model(self, name: str) -> Path:
-        return self.run_dir / self.AUDIO_MODELS / name
+        return self.audio_models / name
+
+    def audio_best_model(self, name: str) -> Path:
+        """The loadable model of `audio_model(name)` (what AudioClassifier and the service take)."""
+        return self.audio_model(name) / "best_model"
 
     def baseline_model(self, name: str) -> Path:
         return self.run_dir / self.BASELINE_MODELS / name
