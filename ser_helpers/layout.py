@@ -1,9 +1,10 @@
 """Where a run writes: the folders and files of `outputs/<run>/` (shared/DESIGN.md, "Where a run writes") in one place.
 
     run = RunLayout("outputs/cpu")
-    run.manifest("iemocap_4class")      # outputs/cpu/manifests/iemocap_4class
-    run.fusion_model("fusion_mlp")      # outputs/cpu/fusion/models/fusion_mlp
-    run.fusion_best                     # outputs/cpu/fusion/models/fusion_best
+    run.manifest("iemocap_4class")          # outputs/cpu/manifests/iemocap_4class
+    run.audio_best_model("multilingual")    # outputs/cpu/models/audio/multilingual/best_model
+    run.fusion_model("fusion_mlp")          # outputs/cpu/fusion/models/fusion_mlp
+    run.fusion_best                         # outputs/cpu/fusion/models/fusion_best
 
 The class constants are the same places relative to the run folder (for globs such as the report's).
 Taught in notebook 00 (00_make_demo_corpus), which starts every run; every later notebook derives its paths here.
