@@ -40,6 +40,7 @@ from pathlib import Path
 
 from . import repo_root
 from .common import SERError, atomic_dir, write_json_atomic, write_text_atomic
+from .layout import RunLayout
 
 HUB_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "hub_configs"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -439,9 +440,10 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
           f"the notebook code" if not (missing or unused) else f"not injected: {missing}; never used: {unused}")
 
     # 2. clips over max_duration_sec in every split, and training/evaluation cropped them
-    man = run_dir / "manifests" / "multilingual_4class"
+    run = RunLayout(run_dir)
+    man = run.manifest("multilingual_4class")
     longs = {s: int((pd.read_csv(man / f"{s}.csv")["duration_sec"] > 15.0).sum()) for s in ("train", "val", "test")}
-    train_rep = run_dir / "models" / "audio" / "multilingual" / "train_report.json"
+    train_rep = run.audio_model("multilingual") / "train_report.json"
     rep = json.loads(train_rep.read_text()) if train_rep.exists() else {}
     cfg = rep.get("config", {})
     check("clips over 15 s are cropped at max_duration_sec 15", all(longs.values()) and
@@ -461,13 +463,13 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
                                                   if "CUDA" in line or "fp16" in line)[:400])
 
     # 4. the selection ran on val
-    sel = run_dir / "fusion" / "models" / "model_selection_exp01.json"
+    sel = run.fusion_models / "model_selection_exp01.json"
     sel_on = json.loads(sel.read_text()).get("select_on") if sel.exists() else None
     want = next((s["parameters"].get("select_on") for s in stages if s["notebook"].startswith("09")), None)
     check("the selection ran on val", sel_on == want == "val", f"{sel.name}: select_on={sel_on!r} (profile: {want!r})")
 
     # 5. the report
-    report = run_dir / "REPORT.md"
+    report = run.report
     check("the report is written", report.exists() and report.stat().st_size > 500,
           f"{report} ({report.stat().st_size if report.exists() else 0} bytes)")
 
@@ -486,7 +488,7 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
         if ref["kind"] == "text":
             clf = TextClassifier.load(standins[ref["id"]]["path"], device="cpu")
             maps[ref["id"]] = dict(zip(clf.raw_labels, clf.sentiment_map))
-    feats = run_dir / "features" / "val_features.csv"
+    feats = run.features_csv("val")
     cols = list(pd.read_csv(feats, nrows=1).columns) if feats.exists() else []
     ok = all(m and None not in m.values() and {"negative", "positive"} <= set(m.values()) for m in maps.values()) \
         and {"text_negative", "text_neutral", "text_positive"} <= set(cols)
@@ -497,7 +499,7 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
 # ----------------------------------------------------------------------------- cost model
 def _rows(run_dir: Path, name: str) -> dict:
     import pandas as pd
-    d = run_dir / "manifests" / name
+    d = RunLayout(run_dir).manifest(name)
     out = {}
     for s in ("train", "val", "test"):
         p = d / f"{s}.csv"
@@ -516,6 +518,7 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
     """(dry-run work, real-corpus work, unit) of a stage, or None when it does not scale with the corpus.
     Audio work is in audio-seconds (cut at 15 s) of forward passes; a training pass counts 3 (forward+backward)."""
     nb, p = stage["notebook"][:2], stage["parameters"]
+    run = RunLayout(run_dir)
     real = {s: REAL_ROWS["iemocap"][s] + REAL_ROWS["casia"][s] for s in ("train", "val", "test")}
     real_all = sum(real.values())
     if nb == "01":
@@ -529,7 +532,7 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
         return None
     mean = {s: d for s, (_, d) in r.items()}
     if nb == "03":
-        rep = json.loads((run_dir / "models/audio/multilingual/train_report.json").read_text())
+        rep = json.loads((run.audio_model("multilingual") / "train_report.json").read_text())
         per_step = int(p.get("batch_size", 8)) * int(p.get("gradient_accumulation", 1))
         n_eval = max(1, len(rep.get("history", [])))
         dry = 3 * rep["global_step"] * per_step * mean["train"] + n_eval * r["val"][0] * mean["val"] \
@@ -540,11 +543,11 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
     if nb == "04":
         return sum(n * d for n, d in r.values()), real_all * REAL_MEAN_SEC_CAPPED, "audio-s (eval + baseline)"
     if nb == "06":
-        f = run_dir / "features" / "summary.json"
+        f = run.features / "summary.json"
         n = _feature_rows(f)
         return (n or None), real_all, "utterances (Whisper 30 s window + audio + 2 text models each)"
     if nb in ("07", "08"):  # small networks on feature rows: mostly fixed cost, so the linear estimate is high
-        f = run_dir / "features" / "summary.json"
+        f = run.features / "summary.json"
         n = _feature_rows(f)
         return (n or None), real_all, "feature rows"
     return None  # 00 (not in a real run), 05 and 10 (a fixed number of clips), 09 (ranks a few candidates)
@@ -654,7 +657,7 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
         done = {r["stage"]: r for r in json.loads(partial.read_text())}
 
     def run_stage(st):
-        nb_done = run_abs / "notebooks" / f"{st['notebook'][:2]}_{st['name']}.ipynb"
+        nb_done = RunLayout(run_abs).notebooks / f"{st['notebook'][:2]}_{st['name']}.ipynb"
         if st["name"] in done and nb_done.exists():
             table.append(done[st["name"]])
             executed[st["name"]] = nb_done
@@ -675,7 +678,7 @@ def run_dry_run(profile: str | os.PathLike, run_dir: str | os.PathLike | None = 
     write_profile(stages_probe)
     for st in corpus_stages:
         run_stage(st)
-    corpus = run_abs / "corpus"
+    corpus = RunLayout(run_abs).corpus
     longs = lengthen_clips(corpus, settings["long_clip_sec"])
     from .synth import read_corpus_table
     texts = [str(t) for t in read_corpus_table(corpus)["text"].tolist()]

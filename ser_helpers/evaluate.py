@@ -248,7 +248,7 @@ def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_d
 
 
 def eval_paths(output_dir, split: str = "test") -> dict[str, Path]:
-    """The run-layout file names of an evaluation of `split` under `output_dir` ({run_dir}/eval/<name>/)."""
+    """The file names of an evaluation of `split` under `output_dir` (a run's `RunLayout.eval_dir(name)`)."""
     d = Path(output_dir)
     return {"output_json": d / f"{split}_metrics.json", "output_predictions_csv": d / f"{split}_predictions.csv",
             "output_confusion_csv": d / f"{split}_confusion_matrix_eval.csv"}

@@ -20,6 +20,7 @@ import numpy as np
 
 from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, check_splits, read_manifest,
                      write_csv_atomic, write_json_atomic)
+from .layout import RunLayout
 from .metrics import entropy
 
 FEATURE_CSV_COLUMNS = [
@@ -852,26 +853,25 @@ def correlation_plot(df, columns: Sequence[str], path=None, title: str = "Featur
 
 def choose_audio_model(run_dir: str | Path, name: str, kind: str = "auto") -> tuple[str, "pd.DataFrame"]:
     """Pick the audio branch for the fusion features among every trained candidate, all loadable by AudioClassifier:
-    the fine-tuned wav2vec2 (`{run_dir}/models/audio/{name}/best_model`), the classical MFCC+prosody baseline
-    (`{run_dir}/models/baseline/{name}`), and any other audio model trained on the same data under
-    `{run_dir}/models/audio/{name}_<suffix>/best_model` (e.g. `multilingual_whisper`: the pretrained Whisper encoder
+    the fine-tuned wav2vec2 (`RunLayout.audio_best_model(name)`), the classical MFCC+prosody baseline
+    (`RunLayout.baseline_model(name)`), and any other audio model trained on the same data as
+    `audio_best_model(f"{name}_<suffix>")` (e.g. `multilingual_whisper`: the pretrained Whisper encoder
     of notebook 03), listed as `<suffix>`.
 
     kind: "wav2vec2", "baseline", a listed `<suffix>` (e.g. "whisper"), or "auto" = the candidate with the highest
     VALIDATION macro-F1 (test is never read). Returns (model path, a table of the candidates' val macro-F1)."""
     import pandas as pd
-    run_dir = Path(run_dir)
-    audio_root = run_dir / "models" / "audio"
-    candidates = {"wav2vec2": audio_root / name / "best_model",
-                  "baseline": run_dir / "models" / "baseline" / name}
-    reports = {"wav2vec2": audio_root / name / "train_report.json",
-               "baseline": run_dir / "models" / "baseline" / name / "train_report.json"}
+    run = RunLayout(run_dir)
+    audio_root = run.audio_models
+    candidates = {"wav2vec2": run.audio_best_model(name), "baseline": run.baseline_model(name)}
+    reports = {"wav2vec2": run.audio_model(name) / "train_report.json",
+               "baseline": run.baseline_model(name) / "train_report.json"}
     if audio_root.is_dir():
         for d in sorted(audio_root.glob(f"{name}_*")):
             suffix = d.name[len(name) + 1:]
-            if suffix and suffix not in candidates and (d / "best_model").is_dir():
-                candidates[suffix] = d / "best_model"
-                reports[suffix] = d / "train_report.json"
+            if suffix and suffix not in candidates and run.audio_best_model(d.name).is_dir():
+                candidates[suffix] = run.audio_best_model(d.name)
+                reports[suffix] = run.audio_model(d.name) / "train_report.json"
 
     def val_f1(which: str):
         path = reports[which]
@@ -890,7 +890,8 @@ def choose_audio_model(run_dir: str | Path, name: str, kind: str = "auto") -> tu
         if usable.empty:
             usable = table[table.exists]  # no val score to compare: the one that exists (wav2vec2 first)
         if usable.empty:
-            raise SERError(f"no trained audio model under {run_dir}/models (run notebook 03, or 04 for the baseline)")
+            raise SERError(f"no trained audio model {name!r} in {run.audio_models} or {run.baseline_model(name)} "
+                           "(run notebook 03, or 04 for the baseline)")
         kind = str(usable.sort_values("val_macro_f1", ascending=False, kind="stable", na_position="last")
                    .iloc[0]["audio model"])
     path = candidates[kind]

@@ -1,9 +1,10 @@
 """Where a run writes: the folders and files of `outputs/<run>/` (shared/DESIGN.md, "Where a run writes") in one place.
 
     run = RunLayout("outputs/cpu")
-    run.manifest("iemocap_4class")      # outputs/cpu/manifests/iemocap_4class
-    run.fusion_model("fusion_mlp")      # outputs/cpu/fusion/models/fusion_mlp
-    run.fusion_best                     # outputs/cpu/fusion/models/fusion_best
+    run.manifest("iemocap_4class")          # outputs/cpu/manifests/iemocap_4class
+    run.audio_best_model("multilingual")    # outputs/cpu/models/audio/multilingual/best_model
+    run.fusion_model("fusion_mlp")          # outputs/cpu/fusion/models/fusion_mlp
+    run.fusion_best                         # outputs/cpu/fusion/models/fusion_best
 
 The class constants are the same places relative to the run folder (for globs such as the report's).
 Taught in notebook 00 (00_make_demo_corpus), which starts every run; every later notebook derives its paths here.
@@ -72,8 +73,16 @@ class RunLayout:
     def base_model(self, size: str) -> Path:
         return self.run_dir / self.BASE_MODELS / size
 
+    @property
+    def audio_models(self) -> Path:
+        return self.run_dir / self.AUDIO_MODELS
+
     def audio_model(self, name: str) -> Path:
-        return self.run_dir / self.AUDIO_MODELS / name
+        return self.audio_models / name
+
+    def audio_best_model(self, name: str) -> Path:
+        """The loadable model of `audio_model(name)` (what AudioClassifier and the service take)."""
+        return self.audio_model(name) / "best_model"
 
     def baseline_model(self, name: str) -> Path:
         return self.run_dir / self.BASELINE_MODELS / name

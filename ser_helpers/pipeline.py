@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import repo_root
 from .common import SERError, write_json_atomic
+from .layout import RunLayout
 
 KERNEL = "python3"
 
@@ -141,7 +142,8 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
     root = repo_root()
     run_dir = Path(run_dir) if run_dir else Path("outputs") / prof.run_name
     run_dir_abs = run_dir if run_dir.is_absolute() else root / run_dir
-    out_nb_dir = run_dir_abs / "notebooks"
+    run = RunLayout(run_dir_abs)
+    out_nb_dir = run.notebooks
     out_nb_dir.mkdir(parents=True, exist_ok=True)
     selected = _select(prof.stages, only, from_)
     # validate every stage before running any
@@ -153,7 +155,7 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
     from .dryrun import preflight_models  # a hub model that cannot be had stops the run here, in one line
     preflight_models(prof, {stage.name for _, stage in selected})
 
-    timings_path = run_dir_abs / "pipeline_timings.json"
+    timings_path = run.timings
     timings: list[dict] = []
     executed: list[Path] = []
     bar = tqdm(plan, desc=f"pipeline {prof.run_name}", unit="stage", disable=quiet, file=sys.stderr)

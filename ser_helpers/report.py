@@ -340,7 +340,7 @@ def section_asr(run_dir: Path) -> str:
     if not cmp_ and (run_dir / ARTIFACTS["features_asr_test"]).exists() and (best / "pipeline.json").exists():
         from .features import compare_recognised_transcripts
         try:
-            cmp_ = compare_recognised_transcripts(best, run_dir / "features", missing_ok=True)
+            cmp_ = compare_recognised_transcripts(best, RunLayout(run_dir).features, missing_ok=True)
         except SERError as exc:
             return f"**Real ASR:** the recognised test rows could not be scored ({exc})."
     if not ev.get("splits") and not cmp_:

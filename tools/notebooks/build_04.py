@@ -42,11 +42,11 @@ seed = 42
 device = "auto"
 '''),
 ("code", '''
-from pathlib import Path
-model_dir = Path(run_dir) / "models" / "audio" / model_name / "best_model"
-manifest_dir = Path(run_dir) / "manifests" / manifest_name
-eval_dir = Path(run_dir) / "eval" / model_name
-baseline_dir = Path(run_dir) / "models" / "baseline" / model_name
+run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+model_dir = run.audio_best_model(model_name)
+manifest_dir = run.manifest(manifest_name)
+eval_dir = run.eval_dir(model_name)
+baseline_dir = run.baseline_model(model_name)
 '''),
 ("md", """
 ## The wav2vec2 model on the held-out split
@@ -73,14 +73,14 @@ bundled weights are not installed) is skipped with a note.
 ("code", '''
 others = {}
 for name in [n.strip() for n in compare_models.split(",") if n.strip()]:
-    other_dir = Path(run_dir) / "models" / "audio" / name / "best_model"
+    other_dir = run.audio_best_model(name)
     if not other_dir.exists():
         print(f"{name}: not trained (no {other_dir}); skipped")
         continue
     others[name] = ser.evaluate.evaluate_wav2vec2(
         other_dir, manifest_dir / f"{split}.csv", train_manifest=manifest_dir / "train.csv",
         batch_size=batch_size, max_duration_sec=max_duration_sec, device=device, bootstrap=bootstrap,
-        num_workers=num_workers, **ser.evaluate.eval_paths(Path(run_dir) / "eval" / name, split))
+        num_workers=num_workers, **ser.evaluate.eval_paths(run.eval_dir(name), split))
 sorted(others)
 '''),
 ("md", """
@@ -107,7 +107,7 @@ pretrained > hand-made features > scratch on the test split; the intervals say h
 """),
 ("code", '''
 def system_name(name):
-    kind = ser.common.read_json(Path(run_dir) / "models" / "audio" / name / "best_model" / "config.json")["model_type"]
+    kind = ser.common.read_json(run.audio_best_model(name) / "config.json")["model_type"]
     return f"pretrained Whisper encoder ({name})" if kind == "whisper" else f"{kind} ({name})"
 
 systems = {system_name(n): r.metrics for n, r in {model_name: result, **others}.items()}

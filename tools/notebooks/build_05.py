@@ -43,9 +43,10 @@ n_clips = 4
 """),
 ("code", """
 from pathlib import Path
-model_dir = Path(run_dir) / "models" / "audio" / model_name / "best_model"
-test_csv = Path(run_dir) / "manifests" / manifest_name / "test.csv"
-service_dir = Path(run_dir) / "service"
+run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+model_dir = run.audio_best_model(model_name)
+test_csv = run.manifest(manifest_name) / "test.csv"
+service_dir = run.service
 """),
 ("md", """
 ## Start the service

@@ -47,9 +47,10 @@ MFCC+prosody baseline trained in notebook 04. Both load through the same `AudioC
 is not looked at). On a GPU box with `facebook/wav2vec2-base` that is the wav2vec2; offline, a wav2vec2 trained from
 random initialisation for a few CPU minutes on the generated corpus may not learn at all (notebook 04 shows it), and
 then the classical model carries the audio branch. The table says which was chosen and why."""),
-("code", '''manifest_dir = f"{run_dir}/manifests/{manifest_name}"
+("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+manifest_dir = run.manifest(manifest_name)
 audio_model, audio_choice = ser.features.choose_audio_model(run_dir, audio_model_name, audio_model_kind)
-features_dir = f"{run_dir}/features"
+features_dir = run.features
 audio_choice'''),
 ("md", """Offline there is no pretrained sentiment model to download. With `train_sentiment_model = True` (the smoke
 profile) we train a *tiny* local 3-class sentiment model on the train transcripts (angry/sad → negative,
@@ -57,12 +58,12 @@ neutral → neutral, happy → positive) so that the `text_negative/neutral/posi
 On a GPU box, name a real model instead (e.g. a RoBERTa sentiment model) in `text_model_en` / `text_model_zh`."""),
 ("code", '''if train_sentiment_model:
     text_model_en = str(ser.features.train_sentiment_model_from_manifest(
-        f"{manifest_dir}/train.csv", f"{run_dir}/models/text/sentiment_tiny", f"{manifest_dir}/val.csv", seed=seed))
+        manifest_dir / "train.csv", run.text_model("sentiment_tiny"), manifest_dir / "val.csv", seed=seed))
 print("text models:", {"en": text_model_en or None, "zh": text_model_zh or None})'''),
 ("md", "Build the three feature tables (one multilingual audio model serves both languages here)."),
 ("code", '''result = ser.features.build_fusion_features(
-    train_manifest=f"{manifest_dir}/train.csv", val_manifest=f"{manifest_dir}/val.csv",
-    test_manifest=f"{manifest_dir}/test.csv", output_dir=features_dir,
+    train_manifest=manifest_dir / "train.csv", val_manifest=manifest_dir / "val.csv",
+    test_manifest=manifest_dir / "test.csv", output_dir=features_dir,
     audio_model_en=audio_model, audio_model_zh=audio_model, text_model_en=text_model_en, text_model_zh=text_model_zh,
     asr_backend=asr_backend, whisper_model=whisper_model, max_samples=max_samples, seed=seed,
     audio_device=device, text_device=device, whisper_device=device,
@@ -107,7 +108,7 @@ Train text4 scores are out-of-fold; train audio scores are in-sample (the audio 
 ("md", """Which features move together? Audio probabilities mostly separate *arousal* (angry/happy vs neutral/sad),
 wording mostly separates *valence*: where the two branches are weakly correlated, fusion has something to gain."""),
 ("code", '''ser.features.correlation_plot(result.frames["train"], result.summary["feature_columns"]["fusion"],
-                              path=f"{features_dir}/feature_correlation.png");'''),
+                              path=features_dir / "feature_correlation.png");'''),
 ("md", "The feature columns each fusion mode uses (notebook 07 reads them from `summary.json`), and the stage timings:"),
 ("code", '''{mode: len(cols) for mode, cols in result.summary["feature_columns"].items()}, result.summary["timings"]'''),
 ]

@@ -29,7 +29,8 @@ readable message in the page."""),
 `fusion_best/` is the model notebook 09 selected. Its `pipeline.json` names every component (audio model per
 language, ASR, text models, the fusion network and its calibration), so this one folder drives the demo (and
 the HTTP service)."""),
-    ("code", """fusion_dir = fusion_dir or f"{run_dir}/fusion/models/fusion_best"
+    ("code", """run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+fusion_dir = fusion_dir or run.fusion_best
 predictor = ser.predictor.FusionPredictor.load(fusion_dir)
 ser.demo.show_markdown(ser.demo.describe_text(predictor))"""),
     ("md", """## Example clips
