@@ -30,7 +30,7 @@ import platform
 import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -38,12 +38,95 @@ import numpy as np
 import torch
 
 from . import __version__
-from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atomic_dir, check_splits, label_map,
-                     read_manifest, resolve_device,
+from .common import (LABELS, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag, atomic_dir,
+                     check_splits, dataclass_from, dataclass_params, label_map, read_manifest, resolve_device,
                      set_seed, write_json_atomic, write_text_atomic)
 from .common import count_parameters  # noqa: F401 (acoustic.count_parameters)
 from .inference import (MIN_SAMPLES, is_whisper, load_pretrained, normalize_clip, padding_invariant_logits,
                         whisper_logits)
+
+# ----------------------------------------------------------------------------- settings
+LR_SCHEDULERS = ("linear", "cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one `train_wav2vec2` run, each default written once, here: the `ser train-wav2vec2`,
+    `ser adapt-wav2vec2-head` and `ser cross-validate` flags are generated from these fields
+    (`common.add_dataclass_flags`), and notebook 03 (03_train_wav2vec2.ipynb) builds one with
+    `TrainConfig.from_params(globals(), ...)`. Manifests and the output dir are arguments of the call, not settings."""
+    seed: int = 42
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    patience: int = 3
+    max_duration_sec: float = 15.0
+    allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
+    base_model: str = field(default="facebook/wav2vec2-base", metadata={
+        "help": "hub id or local dir of a wav2vec2-family or Whisper model; 'tiny.en' = the bundled Whisper tiny.en "
+                "weights (pretrained encoder -> WhisperForAudioClassification, input window "
+                "ceil(--max-duration-sec) s)"})
+    sample_rate: int = 16000
+    epochs: float = field(default=12, metadata={"argparse": {"type": float}})
+    batch_size: int = 4
+    learning_rate: float = 1e-5
+    gradient_accumulation: int = 1
+    num_workers: int = 0
+    log_interval: int = 200
+    freeze_feature_encoder: bool = False
+    freeze_feature_encoder_epochs: int = field(default=0, metadata={
+        "help": "freeze the conv feature encoder for the first N epochs, then unfreeze"})
+    fp16: bool = False
+    bf16: bool = False
+    # 'a=1,b=2' text (as on the command line) or a dict
+    source_weight_map: str | dict = field(default="", metadata={"help": "e.g. esd_4class=2.5,casia_4class=2.0"})
+    source_language_map: str | dict = field(default="", metadata={"help": "e.g. iemocap_4class=en,casia_4class=zh"})
+    disable_class_weighted_loss: bool = False
+    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint in --output-dir"})
+    lr_scheduler: str = field(default="linear", metadata={"choices": LR_SCHEDULERS})
+    max_steps: int | None = field(default=None, metadata={"argparse": {"type": int}})
+    length_grouped: bool = field(default=True, metadata={"argparse": {"action": argparse.BooleanOptionalAction}})
+    keep_checkpoints: bool = field(default=False, metadata={"help": "keep checkpoints/ after training finishes"})
+    freeze_encoder: bool = field(default=False, metadata={
+        "help": "train the head only (projector + classifier) on a frozen pretrained encoder"})
+    train_top_layers: int | None = field(default=None, metadata={
+        "argparse": {"type": int, "metavar": "N"},
+        "help": "fine-tune only the top N encoder layers (+ the head); the frozen bottom of a Whisper encoder is "
+                "computed once per distinct clip. Default: the whole model trains"})
+    # adapt-wav2vec2-head: retrain the classifier only (+ the projector with train_projector)
+    head_only: bool = field(default=False, metadata={"cli": False})
+    train_projector: bool = False
+    progress: bool = field(default=True, metadata={"cli": False})
+    plots: bool = field(default=True, metadata={"cli": False})
+    # the frozen bottom of a Whisper encoder computed once per distinct clip
+    cache_frozen: bool = field(default=True, metadata={"cli": False})
+
+    @classmethod
+    def from_params(cls, params, **overrides) -> "TrainConfig":
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
+        return dataclass_from(cls, params, **overrides)
+
+    @classmethod
+    def params_in(cls, params) -> dict:
+        """Just those entries, as keyword arguments."""
+        return dataclass_params(cls, params)
+
+    def check(self) -> None:
+        """A clear SERError for a setting out of range."""
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise SERError(f"--lr-scheduler must be linear, cosine or constant, got {self.lr_scheduler!r}")
+        if self.batch_size < 1 or self.gradient_accumulation < 1:
+            raise SERError("--batch-size and --gradient-accumulation must be >= 1")
+        if self.max_duration_sec is not None and self.max_duration_sec <= 0:
+            raise SERError(f"--max-duration-sec must be > 0, got {self.max_duration_sec}")
+
+
+# adapt-wav2vec2-head's own defaults (a trained model's head: fewer epochs, smaller batches, a larger step)
+ADAPT_DEFAULTS = {"epochs": 8, "batch_size": 2, "learning_rate": 1e-4}
+# the TrainConfig fields that adapt-wav2vec2-head exposes as flags
+ADAPT_FLAGS = ("seed", "device", "weight_decay", "warmup_ratio", "patience", "max_duration_sec", "epochs",
+               "batch_size", "learning_rate", "train_projector")
+
 
 # ----------------------------------------------------------------------------- base models
 BASE_SIZES: dict[str, dict] = {
@@ -518,75 +601,112 @@ def _model_card(report: dict, labels: list[str]) -> str:
 # ----------------------------------------------------------------------------- training
 def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.PathLike,
                    output_dir: str | os.PathLike, test_manifest: str | os.PathLike = "",
-                   base_model: str = "facebook/wav2vec2-base", sample_rate: int = 16000,
-                   max_duration_sec: float = 15.0, epochs: float = 12, batch_size: int = 4,
-                   learning_rate: float = 1e-5, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                   gradient_accumulation: int = 1, patience: int = 3, num_workers: int = 0, log_interval: int = 200,
-                   seed: int = 42, freeze_feature_encoder: bool = False, freeze_feature_encoder_epochs: int = 0,
-                   fp16: bool = False, bf16: bool = False, source_weight_map: str | dict = "",
-                   source_language_map: str | dict = "", device: str = "auto",
-                   disable_class_weighted_loss: bool = False, resume: bool = False, lr_scheduler: str = "linear",
-                   max_steps: int | None = None, length_grouped: bool = True, progress: bool = True,
-                   head_only: bool = False, train_projector: bool = False, plots: bool = True,
-                   keep_checkpoints: bool = False, callbacks: Sequence | None = None, freeze_encoder: bool = False,
-                   train_top_layers: int | None = None, cache_frozen: bool = True,
-                   allow_split_overlap: bool = False) -> TrainResult:
+                   config: TrainConfig | None = None, callbacks: Sequence | None = None,
+                   **settings) -> TrainResult:
     """Fine-tune a wav2vec2 sequence classifier, or a Whisper-encoder one when `base_model` is a Whisper model
     ("tiny.en" = the bundled weights; see the module docstring); write best_model/, train_report.json, label_map.json,
     val_confusion_matrix_epoch{N}.csv, test_confusion_matrix.csv (if a test manifest is given) and PNG plots.
 
+    The settings are a `TrainConfig` (`config=`), or its fields as keyword arguments (`epochs=3, ...`), which also
+    override a given config's. `callbacks`: extra `transformers.TrainerCallback`s.
     Checkpoints go to output_dir/checkpoints/ (for `resume=True` after an interruption) and are removed when
-    training finishes, unless keep_checkpoints."""
-    import torch
-    from transformers import (AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification,
-                              EarlyStoppingCallback, TrainingArguments, Wav2Vec2FeatureExtractor)
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from . import metrics as M
-
+    training finishes, unless keep_checkpoints. The steps: `_load_frames`, `_build_model`, `_datasets`,
+    `_training_arguments`, the Trainer, `_train_report`, `_score_test`."""
+    cfg = replace(config, **settings) if config is not None else TrainConfig(**settings)
+    cfg.check()
     t_start = time.time()
     output_dir = Path(output_dir)
     labels = list(LABELS)
     lm = label_map(labels)
-    if lr_scheduler not in {"linear", "cosine", "constant"}:
-        raise SERError(f"--lr-scheduler must be linear, cosine or constant, got {lr_scheduler!r}")
-    if batch_size < 1 or gradient_accumulation < 1:
-        raise SERError("--batch-size and --gradient-accumulation must be >= 1")
-    if max_duration_sec is not None and max_duration_sec <= 0:
-        raise SERError(f"--max-duration-sec must be > 0, got {max_duration_sec}")
-    sw_map = source_weight_map if isinstance(source_weight_map, dict) else \
-        parse_key_values(source_weight_map, "--source-weight-map", float)
-    sl_map = source_language_map if isinstance(source_language_map, dict) else \
-        parse_key_values(source_language_map, "--source-language-map", str)
+    manifests = {"train": train_manifest, "val": val_manifest, "test": test_manifest}
+    frames, split_check, source_maps = _load_frames(manifests, labels, cfg)
+    model, feature_extractor, wrapper, info = _build_model(cfg, labels, lm)
+    train_ds, val_ds, train_sampler, eval_sampler, class_weights = _datasets(frames, lm, cfg, info["do_normalize"])
 
-    # ---- data: manifests, every file checked once
-    frames = {"train": load_split(train_manifest, labels, sw_map, sl_map, "train"),
-              "val": load_split(val_manifest, labels, sw_map, sl_map, "val")}
-    if test_manifest:
-        frames["test"] = load_split(test_manifest, labels, sw_map, sl_map, "test")
-    for split, src in (("train", train_manifest), ("val", val_manifest), ("test", test_manifest)):
-        if split in frames:
-            frames[split].attrs["manifest"] = str(src)
-    split_check = check_splits(frames, allow_split_overlap, {"train": str(train_manifest), "val": str(val_manifest),
-                                                             "test": str(test_manifest)})
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev, fp16, bf16 = _precision(cfg)
+    ckpt_dir = output_dir / "checkpoints"
+    last_ckpt = _last_checkpoint(ckpt_dir, cfg.resume, is_main)
+    args = _training_arguments(cfg, ckpt_dir, dev, fp16, bf16, len(train_sampler), world,
+                               find_unused=bool(cfg.freeze_feature_encoder_epochs or info["encoder_frozen"]
+                                                or getattr(model.config, "layerdrop", 0) > 0))
+    trainer = _make_trainer(cfg, args, wrapper, train_ds, val_ds, train_sampler, eval_sampler, class_weights,
+                            labels, output_dir, info["encoder_frozen"], callbacks)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    t_train, cpu_train = time.time(), time.process_time()
+    train_out = trainer.train(resume_from_checkpoint=last_ckpt)
+    timing = {"wall": time.time() - t_train, "cpu": time.process_time() - cpu_train}
+
+    # ---- artifacts (main process only)
+    report: dict = {}
+    best_dir = output_dir / "best_model"
+    if trainer.is_world_process_zero():
+        model = wrapper.model.eval()
+        model.config.id2label = {int(k): v for k, v in lm["id2label"].items()}
+        model.config.label2id = dict(lm["label2id"])
+        run = {"manifests": manifests, "output_dir": output_dir, "source_maps": source_maps, "device": dev,
+               "fp16": fp16, "bf16": bf16, "resumed_from": last_ckpt, "world": world, **info}
+        report = _train_report(cfg, run, model, frames, labels, split_check, class_weights, trainer.state,
+                               train_out, timing)
+        with atomic_dir(best_dir) as tmp:
+            model.save_pretrained(tmp)
+            feature_extractor.save_pretrained(tmp)
+        write_json_atomic(output_dir / "label_map.json", lm)
+        if "test" in frames:  # the best model, once, after training: never used for selection
+            report["test_metrics"] = _score_test(model, feature_extractor, best_dir, frames, labels, cfg)
+            from . import metrics as M
+            M.save_confusion_csv(output_dir / "test_confusion_matrix.csv", report["test_metrics"]["confusion_matrix"],
+                                 labels)
+        report["wall_time_sec"] = round(time.time() - t_start, 2)
+        write_text_atomic(best_dir / "README.md", _model_card(report, labels))
+        write_json_atomic(output_dir / "train_report.json", report)
+        if cfg.plots and report["history"]:
+            make_training_plots(output_dir, report)
+    if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if is_main and not cfg.keep_checkpoints:  # finished: checkpoints only served --resume
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return TrainResult(output_dir=output_dir, best_model_dir=best_dir, report=report)
+
+
+def _load_frames(manifests: dict, labels: list[str], cfg: TrainConfig):
+    """Read the manifests (+ source weights/languages), check split hygiene, decode every file once.
+    Returns (frames, split_check, (source_weight_map, source_language_map) as dicts)."""
+    sw_map = cfg.source_weight_map if isinstance(cfg.source_weight_map, dict) else \
+        parse_key_values(cfg.source_weight_map, "--source-weight-map", float)
+    sl_map = cfg.source_language_map if isinstance(cfg.source_language_map, dict) else \
+        parse_key_values(cfg.source_language_map, "--source-language-map", str)
+    frames = {split: load_split(src, labels, sw_map, sl_map, split) for split, src in manifests.items()
+              if src or split != "test"}
+    for split, df in frames.items():
+        df.attrs["manifest"] = str(manifests[split])
+    split_check = check_splits(frames, cfg.allow_split_overlap, {k: str(v) for k, v in manifests.items()})
     if sw_map:
         unknown = sorted(set(sw_map) - set(frames["train"]["source_dataset"]))
         if unknown:
-            warnings.warn(f"--source-weight-map keys {unknown} match no training row's source_dataset", stacklevel=2)
-    check_audio_files(frames, sample_rate, progress=progress)
+            warnings.warn(f"--source-weight-map keys {unknown} match no training row's source_dataset", stacklevel=3)
+    check_audio_files(frames, cfg.sample_rate, progress=cfg.progress)
+    return frames, split_check, (sw_map, sl_map)
 
-    # ---- model
-    is_main = int(os.environ.get("RANK", "0")) == 0
+
+def _build_model(cfg: TrainConfig, labels: list[str], lm: dict):
+    """(model, feature_extractor, PaddingInvariantClassifier wrapper, info) for `cfg.base_model`, with the layers
+    that should not train frozen. info: whisper, do_normalize, random_init, frozen_layers, encoder_frozen."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+
     from .weights import is_bundled_name
+    base_model = cfg.base_model
     whisper = is_bundled_name(base_model) or is_whisper(load_pretrained(AutoConfig, base_model, "base model"))
     if whisper:
-        if max_duration_sec is None:
+        if cfg.max_duration_sec is None:
             raise SERError("--max-duration-sec is required with a Whisper base model (it sets the input window)")
-        if freeze_feature_encoder_epochs:
+        if cfg.freeze_feature_encoder_epochs:
             warnings.warn("--freeze-feature-encoder-epochs has no effect on a Whisper encoder; use "
-                          "--freeze-feature-encoder, --freeze-encoder or --train-top-layers", stacklevel=2)
-        model, feature_extractor = whisper_classifier_from_base(base_model, max_duration_sec, lm["label2id"], seed)
-        if freeze_feature_encoder:
+                          "--freeze-feature-encoder, --freeze-encoder or --train-top-layers", stacklevel=3)
+        model, feature_extractor = whisper_classifier_from_base(base_model, cfg.max_duration_sec, lm["label2id"],
+                                                                cfg.seed)
+        if cfg.freeze_feature_encoder:
             for mod in (model.encoder.conv1, model.encoder.conv2):
                 for p in mod.parameters():
                     p.requires_grad = False
@@ -600,64 +720,93 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         try:
             feature_extractor = load_pretrained(AutoFeatureExtractor, base_model, "feature extractor")
         except SERError:
-            feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=sample_rate, do_normalize=True,
+            feature_extractor = Wav2Vec2FeatureExtractor(sampling_rate=cfg.sample_rate, do_normalize=True,
                                                          return_attention_mask=False)
-    do_normalize = False if whisper else bool(getattr(feature_extractor, "do_normalize", True))
     base_readme = Path(str(base_model)) / "README.md"
-    random_init = base_readme.exists() and "Random-init" in base_readme.read_text(encoding="utf-8")[:200]
-    if freeze_feature_encoder and not whisper:
+    if cfg.freeze_feature_encoder and not whisper:
         model.freeze_feature_encoder()
-    frozen_layers = set_trainable(model, head_only=head_only, train_projector=train_projector,
-                                  freeze_encoder=freeze_encoder, train_top_layers=train_top_layers)
-    encoder_frozen = head_only or freeze_encoder or train_top_layers is not None
-    wrapper = PaddingInvariantClassifier(model, freeze_feature_encoder=freeze_feature_encoder or encoder_frozen,
+    frozen_layers = set_trainable(model, head_only=cfg.head_only, train_projector=cfg.train_projector,
+                                  freeze_encoder=cfg.freeze_encoder, train_top_layers=cfg.train_top_layers)
+    encoder_frozen = cfg.head_only or cfg.freeze_encoder or cfg.train_top_layers is not None
+    wrapper = PaddingInvariantClassifier(model, freeze_feature_encoder=cfg.freeze_feature_encoder or encoder_frozen,
                                          feature_extractor=feature_extractor, frozen_layers=frozen_layers,
-                                         cache_frozen=cache_frozen)
+                                         cache_frozen=cfg.cache_frozen)
+    info = {"whisper": whisper, "frozen_layers": frozen_layers, "encoder_frozen": encoder_frozen,
+            "input_window_sec": feature_extractor.chunk_length if whisper else None,
+            "do_normalize": False if whisper else bool(getattr(feature_extractor, "do_normalize", True)),
+            "random_init": base_readme.exists() and "Random-init" in base_readme.read_text(encoding="utf-8")[:200]}
+    return model, feature_extractor, wrapper, info
 
-    # ---- datasets, samplers, loss weights
-    max_samples = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None
-    train_ds = ClipDataset(frames["train"], lm["label2id"], sample_rate, max_samples, True, seed, do_normalize)
-    val_ds = ClipDataset(frames["val"], lm["label2id"], sample_rate, max_samples, False, seed, do_normalize)
-    train_sampler = EpochBatchSampler(train_ds.lengths(), batch_size, seed, True, length_grouped)
-    eval_sampler = EpochBatchSampler(val_ds.lengths(), batch_size, seed, False, True)
-    counts = np.bincount(train_ds.labels, minlength=len(labels))
+
+def _datasets(frames: dict, lm: dict, cfg: TrainConfig, do_normalize: bool):
+    """Train/val ClipDatasets, their batch samplers and the inverse-frequency class weights (None when
+    `disable_class_weighted_loss`)."""
+    max_samples = int(round(cfg.max_duration_sec * cfg.sample_rate)) if cfg.max_duration_sec else None
+    train_ds = ClipDataset(frames["train"], lm["label2id"], cfg.sample_rate, max_samples, True, cfg.seed, do_normalize)
+    val_ds = ClipDataset(frames["val"], lm["label2id"], cfg.sample_rate, max_samples, False, cfg.seed, do_normalize)
+    train_sampler = EpochBatchSampler(train_ds.lengths(), cfg.batch_size, cfg.seed, True, cfg.length_grouped)
+    eval_sampler = EpochBatchSampler(val_ds.lengths(), cfg.batch_size, cfg.seed, False, True)
+    n_labels = len(lm["label2id"])
+    counts = np.bincount(train_ds.labels, minlength=n_labels)
     class_weights = None
-    if not disable_class_weighted_loss:
-        cw = np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0)
+    if not cfg.disable_class_weighted_loss:
+        cw = np.where(counts > 0, counts.sum() / (n_labels * np.maximum(counts, 1)), 0.0)
         class_weights = torch.tensor(cw, dtype=torch.float32)
+    return train_ds, val_ds, train_sampler, eval_sampler, class_weights
 
-    # ---- precision, device
-    dev = resolve_device(device)
-    if (fp16 or bf16) and dev == "cpu":
-        warnings.warn("--fp16/--bf16 requested on a CPU: ignored (training in float32)", stacklevel=2)
-        fp16 = bf16 = False
-    ckpt_dir = output_dir / "checkpoints"
+
+def _precision(cfg: TrainConfig) -> tuple[str, bool, bool]:
+    """(device, fp16, bf16): half precision is dropped, with a warning, on a CPU."""
+    dev = resolve_device(cfg.device)
+    if (cfg.fp16 or cfg.bf16) and dev == "cpu":
+        warnings.warn("--fp16/--bf16 requested on a CPU: ignored (training in float32)", stacklevel=3)
+        return dev, False, False
+    return dev, cfg.fp16, cfg.bf16
+
+
+def _last_checkpoint(ckpt_dir: Path, resume: bool, is_main: bool) -> str | None:
+    """The checkpoint to resume from (None: from scratch; stale checkpoints of a fresh run are removed)."""
+    from transformers.trainer_utils import get_last_checkpoint
     last_ckpt = get_last_checkpoint(str(ckpt_dir)) if (resume and ckpt_dir.is_dir()) else None
     if resume and last_ckpt is None:
-        warnings.warn(f"--resume: no checkpoint under {ckpt_dir}; starting from scratch", stacklevel=2)
+        warnings.warn(f"--resume: no checkpoint under {ckpt_dir}; starting from scratch", stacklevel=3)
     if not resume and ckpt_dir.exists() and is_main:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return last_ckpt
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = math.ceil(math.ceil(len(train_sampler) / world) / gradient_accumulation)
+
+def _training_arguments(cfg: TrainConfig, ckpt_dir: Path, dev: str, fp16: bool, bf16: bool, n_batches: int,
+                        world: int, find_unused: bool):
+    """The Trainer's TrainingArguments: evaluate/save every epoch (every min(epoch, max_steps) steps with
+    max_steps), keep the best by validation macro-F1."""
+    from transformers import TrainingArguments
+    steps_per_epoch = math.ceil(math.ceil(n_batches / world) / cfg.gradient_accumulation)
     strategy = {"eval_strategy": "epoch", "save_strategy": "epoch"}
-    if max_steps:
-        every = max(1, min(steps_per_epoch, int(max_steps)))
+    if cfg.max_steps:
+        every = max(1, min(steps_per_epoch, int(cfg.max_steps)))
         strategy = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir), per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
-        num_train_epochs=float(epochs), max_steps=int(max_steps) if max_steps else -1,
-        learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=float(warmup_ratio),
-        lr_scheduler_type=lr_scheduler, gradient_accumulation_steps=gradient_accumulation,
-        logging_steps=max(1, min(int(log_interval), steps_per_epoch)), logging_first_step=True,
-        seed=seed, data_seed=seed, fp16=fp16, bf16=bf16, use_cpu=(dev == "cpu"),
-        dataloader_num_workers=num_workers, report_to="none", disable_tqdm=not progress,
+    return TrainingArguments(
+        output_dir=str(ckpt_dir), per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, num_train_epochs=float(cfg.epochs),
+        max_steps=int(cfg.max_steps) if cfg.max_steps else -1,
+        learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, warmup_steps=float(cfg.warmup_ratio),
+        lr_scheduler_type=cfg.lr_scheduler, gradient_accumulation_steps=cfg.gradient_accumulation,
+        logging_steps=max(1, min(int(cfg.log_interval), steps_per_epoch)), logging_first_step=True,
+        seed=cfg.seed, data_seed=cfg.seed, fp16=fp16, bf16=bf16, use_cpu=(dev == "cpu"),
+        dataloader_num_workers=cfg.num_workers, report_to="none", disable_tqdm=not cfg.progress,
         load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
         save_total_limit=2, remove_unused_columns=False, label_names=["labels"],
-        ddp_find_unused_parameters=bool(freeze_feature_encoder_epochs or encoder_frozen
-                                        or getattr(model.config, "layerdrop", 0) > 0),
-        restore_callback_states_from_checkpoint=True, **strategy,
+        ddp_find_unused_parameters=find_unused, restore_callback_states_from_checkpoint=True, **strategy,
     )
+
+
+def _make_trainer(cfg: TrainConfig, args, wrapper, train_ds, val_ds, train_sampler, eval_sampler, class_weights,
+                  labels: list[str], output_dir: Path, encoder_frozen: bool, callbacks: Sequence | None):
+    """The SERTrainer with validation metrics (a confusion CSV per evaluation), the freeze schedule, early
+    stopping and any extra callbacks; the seed is set last, just before the Trainer is built."""
+    from transformers import EarlyStoppingCallback
+
+    from . import metrics as M
 
     def compute_metrics(pred):
         logits = np.asarray(pred.predictions, dtype=np.float64)
@@ -671,101 +820,90 @@ def train_wav2vec2(train_manifest: str | os.PathLike, val_manifest: str | os.Pat
         return {"macro_f1": m["macro_f1"], "ua": m["ua"], "accuracy": m["accuracy"],
                 "weighted_f1": m["weighted_f1"], "ece": m["ece"], "nll": m["nll"]}
 
-    cbs = _make_callbacks(wrapper, int(freeze_feature_encoder_epochs), bool(freeze_feature_encoder or encoder_frozen))
-    if patience and patience > 0:
-        cbs.append(EarlyStoppingCallback(early_stopping_patience=int(patience)))
+    cbs = _make_callbacks(wrapper, int(cfg.freeze_feature_encoder_epochs),
+                          bool(cfg.freeze_feature_encoder or encoder_frozen))
+    if cfg.patience and cfg.patience > 0:
+        cbs.append(EarlyStoppingCallback(early_stopping_patience=int(cfg.patience)))
     cbs += list(callbacks or [])
-    set_seed(seed)
-    Trainer = _make_trainer_class()
-    trainer = Trainer(model=wrapper, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                      compute_metrics=compute_metrics, callbacks=cbs, train_sampler=train_sampler,
-                      eval_sampler=eval_sampler, class_weights=class_weights, collate=collate_clips)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    t_train, cpu_train = time.time(), time.process_time()
-    train_out = trainer.train(resume_from_checkpoint=last_ckpt)
-    train_wall, train_cpu = time.time() - t_train, time.process_time() - cpu_train
-    state = trainer.state
+    set_seed(cfg.seed)
+    trainer = _make_trainer_class()(model=wrapper, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                                    compute_metrics=compute_metrics, callbacks=cbs, train_sampler=train_sampler,
+                                    eval_sampler=eval_sampler, class_weights=class_weights, collate=collate_clips)
+    return trainer
 
-    # ---- artifacts (main process only)
-    report: dict = {}
-    best_dir = output_dir / "best_model"
-    if trainer.is_world_process_zero():
-        history = _history_from_log(state.log_history)
-        best_row = max(history, key=lambda r: r.get("val_macro_f1", -1)) if history else {}
-        model = wrapper.model.eval()
-        model.config.id2label = {int(k): v for k, v in lm["id2label"].items()}
-        model.config.label2id = dict(lm["label2id"])
-        n_samples = int(state.global_step * batch_size * gradient_accumulation * world)
-        report = {
-            "split_check": split_check,
-            "config": {"train_manifest": str(train_manifest), "val_manifest": str(val_manifest),
-                       "test_manifest": str(test_manifest or ""), "base_model": str(base_model),
-                       "base_model_is_random_init": bool(random_init), "output_dir": str(output_dir),
-                       "sample_rate": sample_rate, "max_duration_sec": max_duration_sec, "epochs": epochs,
-                       "batch_size": batch_size, "learning_rate": learning_rate, "weight_decay": weight_decay,
-                       "warmup_ratio": warmup_ratio, "gradient_accumulation": gradient_accumulation,
-                       "patience": patience, "num_workers": num_workers, "log_interval": log_interval,
-                       "seed": seed, "freeze_feature_encoder": freeze_feature_encoder,
-                       "freeze_feature_encoder_epochs": freeze_feature_encoder_epochs, "fp16": fp16, "bf16": bf16,
-                       "source_weight_map": sw_map, "source_language_map": sl_map, "device": dev,
-                       "class_weighted_loss": not disable_class_weighted_loss, "lr_scheduler": lr_scheduler,
-                       "max_steps": max_steps, "length_grouped": length_grouped, "head_only": head_only,
-                       "train_projector": train_projector, "resumed_from": last_ckpt, "world_size": world,
-                       "architecture": model.__class__.__name__, "freeze_encoder": freeze_encoder,
-                       "train_top_layers": train_top_layers, "frozen_encoder_layers": frozen_layers,
-                       "input_window_sec": (float(feature_extractor.chunk_length) if whisper else None)},
-            "versions": _versions(),
-            "labels": labels,
-            "class_weights": class_weights.tolist() if class_weights is not None else None,
-            "n_parameters": count_parameters(model),
-            "n_trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
-            "data": {s: {"n": int(len(df)), "label_counts": df["label"].value_counts().sort_index().to_dict(),
-                         "languages": (df["language"].value_counts().to_dict() if "language" in df else {}),
-                         "hours": float(df["duration_sec"].sum() / 3600)} for s, df in frames.items()},
-            "history": history,
-            "best_epoch": best_row.get("epoch"),
-            "best_checkpoint": state.best_model_checkpoint,
-            "best_val_metrics": {k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
-            "global_step": int(state.global_step),
-            "stopped_early": bool(history) and int(round(history[-1]["epoch"])) < int(epochs) and not max_steps,
-            "train_wall_time_sec": round(train_wall, 2),
-            "train_cpu_time_sec": round(train_cpu, 2),
-            "torch_threads": torch.get_num_threads(),
-            "train_samples_per_sec": round(n_samples / max(train_wall, 1e-9), 2),
-            "train_runtime_metrics": {k: v for k, v in train_out.metrics.items() if isinstance(v, (int, float))},
-        }
-        with atomic_dir(best_dir) as tmp:
-            model.save_pretrained(tmp)
-            feature_extractor.save_pretrained(tmp)
-        write_json_atomic(output_dir / "label_map.json", lm)
 
-        if "test" in frames:  # the best model, once, after training: never used for selection
-            from .audio import load_audio
-            from .inference import AudioClassifier
-            clf = AudioClassifier(model, feature_extractor, device=str(next(model.parameters()).device),
-                                  model_dir=str(best_dir))
-            tdf = frames["test"]
-            waves = [load_audio(p, target_sr=sample_rate, max_duration_sec=None) for p in tdf["path"]]
-            probs = clf.predict_proba(waves, batch_size=max(batch_size, 8), max_duration_sec=max_duration_sec,
-                                      progress=progress)
-            tm = M.classification_metrics(list(tdf["label"]), probs, labels)
-            tm["macro_f1_ci95"] = list(M.bootstrap_ci(list(tdf["label"]), probs, "macro_f1", n_boot=300,
-                                                      seed=seed, labels=labels))
-            tm["majority_baseline"] = {k: v for k, v in M.majority_baseline(
-                list(frames["train"]["label"]), list(tdf["label"]), labels).items()
-                if k in ("macro_f1", "ua", "accuracy", "majority_label")}
-            report["test_metrics"] = tm
-            M.save_confusion_csv(output_dir / "test_confusion_matrix.csv", tm["confusion_matrix"], labels)
-        report["wall_time_sec"] = round(time.time() - t_start, 2)
-        write_text_atomic(best_dir / "README.md", _model_card(report, labels))
-        write_json_atomic(output_dir / "train_report.json", report)
-        if plots and history:
-            make_training_plots(output_dir, report)
-    if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    if is_main and not keep_checkpoints:  # finished: checkpoints only served --resume
-        shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return TrainResult(output_dir=output_dir, best_model_dir=best_dir, report=report)
+def _report_config(cfg: TrainConfig, run: dict, model) -> dict:
+    """train_report.json's `config`: the settings as run (device resolved, maps parsed, half precision as used)."""
+    m = run["manifests"]
+    return {"train_manifest": str(m["train"]), "val_manifest": str(m["val"]), "test_manifest": str(m["test"] or ""),
+            "base_model": str(cfg.base_model), "base_model_is_random_init": bool(run["random_init"]),
+            "output_dir": str(run["output_dir"]), "sample_rate": cfg.sample_rate,
+            "max_duration_sec": cfg.max_duration_sec, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+            "learning_rate": cfg.learning_rate, "weight_decay": cfg.weight_decay, "warmup_ratio": cfg.warmup_ratio,
+            "gradient_accumulation": cfg.gradient_accumulation, "patience": cfg.patience,
+            "num_workers": cfg.num_workers, "log_interval": cfg.log_interval, "seed": cfg.seed,
+            "freeze_feature_encoder": cfg.freeze_feature_encoder,
+            "freeze_feature_encoder_epochs": cfg.freeze_feature_encoder_epochs, "fp16": run["fp16"],
+            "bf16": run["bf16"], "source_weight_map": run["source_maps"][0],
+            "source_language_map": run["source_maps"][1], "device": run["device"],
+            "class_weighted_loss": not cfg.disable_class_weighted_loss, "lr_scheduler": cfg.lr_scheduler,
+            "max_steps": cfg.max_steps, "length_grouped": cfg.length_grouped, "head_only": cfg.head_only,
+            "train_projector": cfg.train_projector, "resumed_from": run["resumed_from"], "world_size": run["world"],
+            "architecture": model.__class__.__name__, "freeze_encoder": cfg.freeze_encoder,
+            "train_top_layers": cfg.train_top_layers, "frozen_encoder_layers": run["frozen_layers"],
+            "input_window_sec": (float(run["input_window_sec"]) if run["whisper"] else None)}
+
+
+def _train_report(cfg: TrainConfig, run: dict, model, frames: dict, labels: list[str], split_check: dict,
+                  class_weights, state, train_out, timing: dict) -> dict:
+    """train_report.json without the test metrics: config, versions, data, per-evaluation history, best epoch,
+    timing."""
+    history = _history_from_log(state.log_history)
+    best_row = max(history, key=lambda r: r.get("val_macro_f1", -1)) if history else {}
+    n_samples = int(state.global_step * cfg.batch_size * cfg.gradient_accumulation * run["world"])
+    return {
+        "split_check": split_check,
+        "config": _report_config(cfg, run, model),
+        "versions": _versions(),
+        "labels": labels,
+        "class_weights": class_weights.tolist() if class_weights is not None else None,
+        "n_parameters": count_parameters(model),
+        "n_trainable_parameters": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
+        "data": {s: {"n": int(len(df)), "label_counts": df["label"].value_counts().sort_index().to_dict(),
+                     "languages": (df["language"].value_counts().to_dict() if "language" in df else {}),
+                     "hours": float(df["duration_sec"].sum() / 3600)} for s, df in frames.items()},
+        "history": history,
+        "best_epoch": best_row.get("epoch"),
+        "best_checkpoint": state.best_model_checkpoint,
+        "best_val_metrics": {k[4:]: v for k, v in best_row.items() if k.startswith("val_")},
+        "global_step": int(state.global_step),
+        "stopped_early": bool(history) and int(round(history[-1]["epoch"])) < int(cfg.epochs) and not cfg.max_steps,
+        "train_wall_time_sec": round(timing["wall"], 2),
+        "train_cpu_time_sec": round(timing["cpu"], 2),
+        "torch_threads": torch.get_num_threads(),
+        "train_samples_per_sec": round(n_samples / max(timing["wall"], 1e-9), 2),
+        "train_runtime_metrics": {k: v for k, v in train_out.metrics.items() if isinstance(v, (int, float))},
+    }
+
+
+def _score_test(model, feature_extractor, best_dir: Path, frames: dict, labels: list[str], cfg: TrainConfig) -> dict:
+    """Test metrics of the best model (+ 95% bootstrap CI of macro-F1 and the majority baseline)."""
+    from . import metrics as M
+    from .audio import load_audio
+    from .inference import AudioClassifier
+    clf = AudioClassifier(model, feature_extractor, device=str(next(model.parameters()).device),
+                          model_dir=str(best_dir))
+    tdf = frames["test"]
+    waves = [load_audio(p, target_sr=cfg.sample_rate, max_duration_sec=None) for p in tdf["path"]]
+    probs = clf.predict_proba(waves, batch_size=max(cfg.batch_size, 8), max_duration_sec=cfg.max_duration_sec,
+                              progress=cfg.progress)
+    tm = M.classification_metrics(list(tdf["label"]), probs, labels)
+    tm["macro_f1_ci95"] = list(M.bootstrap_ci(list(tdf["label"]), probs, "macro_f1", n_boot=300, seed=cfg.seed,
+                                              labels=labels))
+    tm["majority_baseline"] = {k: v for k, v in M.majority_baseline(
+        list(frames["train"]["label"]), list(tdf["label"]), labels).items()
+        if k in ("macro_f1", "ua", "accuracy", "majority_label")}
+    return tm
 
 
 def make_training_plots(output_dir: str | os.PathLike, report: dict | None = None) -> list[Path]:
@@ -797,22 +935,21 @@ def make_training_plots(output_dir: str | os.PathLike, report: dict | None = Non
 
 
 def adapt_wav2vec2_head(train_manifest, val_manifest, base_model, output_dir, test_manifest="",
-                        max_duration_sec: float = 15.0, epochs: float = 8, batch_size: int = 2,
-                        learning_rate: float = 1e-4, weight_decay: float = 0.01, warmup_ratio: float = 0.1,
-                        patience: int = 3, seed: int = 42, device: str = "auto", train_projector: bool = False,
-                        **kwargs) -> TrainResult:
-    """Retrain only the classifier (and optionally the projector) of a trained model on new manifests."""
+                        config: TrainConfig | None = None, callbacks: Sequence | None = None,
+                        **settings) -> TrainResult:
+    """Retrain only the classifier (and optionally the projector, `train_projector=True`) of a trained model on new
+    manifests. Without a `config`, the defaults are TrainConfig's with ADAPT_DEFAULTS (fewer epochs, smaller
+    batches, a larger learning rate); keyword arguments override either."""
+    cfg = replace(config, **settings) if config is not None else TrainConfig(**(ADAPT_DEFAULTS | settings))
     return train_wav2vec2(train_manifest, val_manifest, output_dir, test_manifest=test_manifest,
-                          base_model=base_model, max_duration_sec=max_duration_sec, epochs=epochs,
-                          batch_size=batch_size, learning_rate=learning_rate, weight_decay=weight_decay,
-                          warmup_ratio=warmup_ratio, patience=patience, seed=seed, device=device,
-                          head_only=True, train_projector=train_projector, **kwargs)
+                          config=replace(cfg, base_model=base_model, head_only=True), callbacks=callbacks)
 
 
 def cross_validate(manifest: str | os.PathLike | Sequence, output_dir: str | os.PathLike,
-                   fold_column: str = "session", progress: bool = True, **train_kwargs) -> dict:
+                   fold_column: str = "session", config: TrainConfig | None = None, **settings) -> dict:
     """Leave-one-group-out folds (default: IEMOCAP sessions): fold k tests on group k, validates on the next
-    group, trains on the rest. Writes cv_summary.json/.csv (per fold + mean ± std)."""
+    group, trains on the rest, each fold with `train_wav2vec2(config=config, **settings)`. Writes
+    cv_summary.json/.csv (per fold + mean ± std)."""
     import pandas as pd
 
     from .common import write_csv_atomic
@@ -840,7 +977,7 @@ def cross_validate(manifest: str | os.PathLike | Sequence, output_dir: str | os.
                            ("test", df[col == g])):
             write_csv_atomic(split_dir / f"{name}.csv", part)
         res = train_wav2vec2(split_dir / "train.csv", split_dir / "val.csv", fold_dir,
-                             test_manifest=split_dir / "test.csv", progress=progress, **train_kwargs)
+                             test_manifest=split_dir / "test.csv", config=config, **settings)
         tm = res.report.get("test_metrics", {})
         rows.append({"fold": g, "val_group": val_g, "n_test": int((col == g).sum()),
                      "test_macro_f1": tm.get("macro_f1"), "test_ua": tm.get("ua"), "test_wa": tm.get("accuracy"),
@@ -856,64 +993,27 @@ def cross_validate(manifest: str | os.PathLike | Sequence, output_dir: str | os.
 
 
 # ----------------------------------------------------------------------------- CLI
+def _add_config_flags(p, names) -> None:
+    """The flags of these TrainConfig fields, in field order."""
+    add_dataclass_flags(p, TrainConfig, skip=[f.name for f in fields(TrainConfig) if f.name not in names])
+
+
 def _add_train_flags(p, head: bool = False, manifests: bool = True) -> None:
+    """The training flags, generated from TrainConfig (adapt-wav2vec2-head: ADAPT_FLAGS, with ADAPT_DEFAULTS)."""
     if manifests:
         p.add_argument("--train-manifest", required=True)
         p.add_argument("--val-manifest", required=True)
         p.add_argument("--test-manifest", default="")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--warmup-ratio", type=float, default=0.1)
-    p.add_argument("--patience", type=int, default=3)
-    p.add_argument("--max-duration-sec", type=float, default=15.0)
+    common = [f.name for f in fields(TrainConfig)][:[f.name for f in fields(TrainConfig)].index("allow_split_overlap")]
+    _add_config_flags(p, common)
     add_split_overlap_flag(p)
     if head:
         p.add_argument("--base-model", required=True, help="a trained model dir (best_model/)")
-        p.add_argument("--epochs", type=float, default=8)
-        p.add_argument("--batch-size", type=int, default=2)
-        p.add_argument("--learning-rate", type=float, default=1e-4)
-        p.add_argument("--train-projector", action="store_true")
+        _add_config_flags(p, [n for n in ADAPT_FLAGS if n not in common])
+        p.set_defaults(**ADAPT_DEFAULTS)
         return
-    p.add_argument("--base-model", default="facebook/wav2vec2-base",
-                   help="hub id or local dir of a wav2vec2-family or Whisper model; 'tiny.en' = the bundled Whisper "
-                        "tiny.en weights (pretrained encoder -> WhisperForAudioClassification, input window "
-                        "ceil(--max-duration-sec) s)")
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--epochs", type=float, default=12)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--learning-rate", type=float, default=1e-5)
-    p.add_argument("--gradient-accumulation", type=int, default=1)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--log-interval", type=int, default=200)
-    p.add_argument("--freeze-feature-encoder", action="store_true")
-    p.add_argument("--freeze-feature-encoder-epochs", type=int, default=0,
-                   help="freeze the conv feature encoder for the first N epochs, then unfreeze")
-    p.add_argument("--fp16", action="store_true")
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--source-weight-map", default="", help="e.g. esd_4class=2.5,casia_4class=2.0")
-    p.add_argument("--source-language-map", default="", help="e.g. iemocap_4class=en,casia_4class=zh")
-    p.add_argument("--disable-class-weighted-loss", action="store_true")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --output-dir")
-    p.add_argument("--lr-scheduler", default="linear", choices=["linear", "cosine", "constant"])
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--length-grouped", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--keep-checkpoints", action="store_true", help="keep checkpoints/ after training finishes")
-    p.add_argument("--freeze-encoder", action="store_true",
-                   help="train the head only (projector + classifier) on a frozen pretrained encoder")
-    p.add_argument("--train-top-layers", type=int, default=None, metavar="N",
-                   help="fine-tune only the top N encoder layers (+ the head); the frozen bottom of a Whisper "
-                        "encoder is computed once per distinct clip. Default: the whole model trains")
-
-
-def _train_kwargs(args) -> dict:
-    keys = ["base_model", "sample_rate", "max_duration_sec", "epochs", "batch_size", "learning_rate",
-            "weight_decay", "warmup_ratio", "gradient_accumulation", "patience", "num_workers", "log_interval",
-            "seed", "freeze_feature_encoder", "freeze_feature_encoder_epochs", "fp16", "bf16", "source_weight_map",
-            "source_language_map", "device", "disable_class_weighted_loss", "resume", "lr_scheduler", "max_steps",
-            "length_grouped", "keep_checkpoints", "freeze_encoder", "train_top_layers", "allow_split_overlap"]
-    return {k: getattr(args, k) for k in keys if hasattr(args, k)}
+    _add_config_flags(p, [f.name for f in fields(TrainConfig) if f.name not in common and f.name != "train_projector"])
 
 
 def _print_summary(res: TrainResult) -> None:
@@ -935,25 +1035,20 @@ def _cmd_make_base(args) -> int:
 
 def _cmd_train(args) -> int:
     _print_summary(train_wav2vec2(args.train_manifest, args.val_manifest, args.output_dir,
-                                  test_manifest=args.test_manifest, **_train_kwargs(args)))
+                                  test_manifest=args.test_manifest, config=TrainConfig.from_params(vars(args))))
     return 0
 
 
 def _cmd_adapt(args) -> int:
+    config = TrainConfig.from_params(vars(args))
     _print_summary(adapt_wav2vec2_head(args.train_manifest, args.val_manifest, args.base_model, args.output_dir,
-                                       test_manifest=args.test_manifest, max_duration_sec=args.max_duration_sec,
-                                       epochs=args.epochs, batch_size=args.batch_size,
-                                       learning_rate=args.learning_rate, weight_decay=args.weight_decay,
-                                       warmup_ratio=args.warmup_ratio, patience=args.patience, seed=args.seed,
-                                       device=args.device, train_projector=args.train_projector,
-                                       allow_split_overlap=args.allow_split_overlap))
+                                       test_manifest=args.test_manifest, config=config))
     return 0
 
 
 def _cmd_cv(args) -> int:
-    kw = _train_kwargs(args)
-    kw.pop("resume", None)
-    summary = cross_validate(args.manifest, args.output_dir, fold_column=args.fold_column, **kw)
+    summary = cross_validate(args.manifest, args.output_dir, fold_column=args.fold_column,
+                             config=TrainConfig.from_params(vars(args), resume=False))
     for m in ("test_macro_f1", "test_ua", "test_wa"):
         print(f"{m}: {summary[m]['mean']:.3f} ± {summary[m]['std']:.3f}")
     return 0
