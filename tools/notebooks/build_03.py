@@ -7,7 +7,7 @@ import json
 from ser_helpers.acoustic import TrainConfig
 
 # The parameters cell lists TrainConfig's defaults as plain literals, generated here from the dataclass: a default is
-# written once, in ser_helpers/acoustic.py. This notebook's own choices (a small model on 2 CPU cores) are OVERRIDES.
+# written once, in ser_helpers/acoustic/config.py. This notebook's own choices (a small model on 2 CPU cores) are OVERRIDES.
 SETTINGS = ["base_model", "epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio", "lr_scheduler",
             "max_duration_sec", "freeze_encoder", "train_top_layers", "freeze_feature_encoder",
             "freeze_feature_encoder_epochs", "disable_class_weighted_loss", "length_grouped", "gradient_accumulation",
