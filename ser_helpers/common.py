@@ -186,6 +186,8 @@ def add_dataclass_flags(parser, cls, skip: Iterable[str] = ()) -> None:
 
     A field's `metadata` may hold `choices`, `help` and `cli=False` (no flag). The type is the default's; a
     bool field defaulting to True becomes `--no-field-name` (store_false), one defaulting to False `--field-name`.
+    `metadata["argparse"]` (a dict) is passed to `add_argument` as is, instead: e.g. `{"type": int}` for a field
+    whose default is None, `{"action": argparse.BooleanOptionalAction}`.
     """
     import dataclasses
     for f in dataclasses.fields(cls):
@@ -194,6 +196,9 @@ def add_dataclass_flags(parser, cls, skip: Iterable[str] = ()) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         extra = {"help": meta["help"]} if meta.get("help") else {}
+        if "argparse" in meta:
+            parser.add_argument(flag, default=f.default, **(extra | meta["argparse"]))
+            continue
         if isinstance(f.default, bool):
             if f.default:
                 parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", **extra)

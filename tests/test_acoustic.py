@@ -229,6 +229,72 @@ def test_cli_flags_match_contract():
             h.patience, h.seed, h.train_projector) == (15, 8, 2, 1e-4, 0.01, 0.1, 3, 42, False)
 
 
+def test_train_config_is_the_one_source_of_flags_and_defaults():
+    """Every train-wav2vec2 flag default is TrainConfig's; parsed flags build the config the user asked for;
+    adapt-wav2vec2-head keeps its own defaults (ADAPT_DEFAULTS) on the same fields."""
+    import dataclasses
+
+    from ser_helpers.cli import build_parser
+    p = build_parser()
+    base = ["--train-manifest", "t", "--val-manifest", "v", "--output-dir", "o"]
+    a = p.parse_args(["train-wav2vec2", *base])
+    assert acoustic.TrainConfig.from_params(vars(a)) == acoustic.TrainConfig()
+    cli_fields = [f.name for f in dataclasses.fields(acoustic.TrainConfig)
+                  if f.metadata.get("cli", True) and f.name != "train_projector"] + ["allow_split_overlap"]
+    assert all(getattr(a, n) == getattr(acoustic.TrainConfig, n) for n in cli_fields)
+    a = p.parse_args(["train-wav2vec2", *base, "--epochs", "1.5", "--no-length-grouped", "--disable-class-weighted-loss",
+                      "--max-steps", "7", "--train-top-layers", "2", "--lr-scheduler", "cosine", "--source-weight-map",
+                      "a=2", "--allow-split-overlap"])
+    cfg = acoustic.TrainConfig.from_params(vars(a))
+    assert (cfg.epochs, cfg.length_grouped, cfg.disable_class_weighted_loss, cfg.max_steps, cfg.train_top_layers,
+            cfg.lr_scheduler, cfg.source_weight_map, cfg.allow_split_overlap) == (1.5, False, True, 7, 2, "cosine",
+                                                                                  "a=2", True)
+    assert p.parse_args(["train-wav2vec2", *base, "--length-grouped"]).length_grouped is True
+    with pytest.raises(SystemExit):
+        p.parse_args(["train-wav2vec2", *base, "--lr-scheduler", "step"])
+    h = p.parse_args(["adapt-wav2vec2-head", *base, "--base-model", "b"])
+    cfg = acoustic.TrainConfig.from_params(vars(h))
+    assert {k: getattr(cfg, k) for k in acoustic.ADAPT_DEFAULTS} == acoustic.ADAPT_DEFAULTS
+    assert cfg == dataclasses.replace(acoustic.TrainConfig(**acoustic.ADAPT_DEFAULTS), base_model="b")
+    cv = p.parse_args(["cross-validate", "--manifest", "m", "--output-dir", "o", "--epochs", "2"])
+    assert acoustic.TrainConfig.from_params(vars(cv)) == acoustic.TrainConfig(epochs=2.0)
+
+
+def test_train_config_and_keyword_forms_agree(data, tmp_path):
+    """`config=` and keyword arguments are the same settings: keywords override a config; a bad value is refused
+    with the flag's name before anything is read or written."""
+    m = data["manifests"]
+    cfg = acoustic.TrainConfig(lr_scheduler="step")
+    with pytest.raises(SERError, match="--lr-scheduler"):
+        acoustic.train_wav2vec2(m["train"], m["val"], tmp_path / "a", config=cfg)
+    with pytest.raises(SERError, match="--lr-scheduler"):
+        acoustic.train_wav2vec2(m["train"], m["val"], tmp_path / "b", lr_scheduler="step")
+    with pytest.raises(SERError, match="--batch-size"):
+        acoustic.train_wav2vec2(m["train"], m["val"], tmp_path / "c", config=acoustic.TrainConfig(), batch_size=0)
+    with pytest.raises(TypeError, match="no_such_setting"):
+        acoustic.train_wav2vec2(m["train"], m["val"], tmp_path / "d", no_such_setting=1)
+    assert not any(tmp_path.iterdir())
+
+
+def test_notebook_03_parameters_are_train_config_defaults(tmp_path, monkeypatch):
+    """Notebook 03's parameters cell: TrainConfig's defaults except the notebook's own OVERRIDES; one
+    `TrainConfig.from_params(globals(), ...)` call passes them on."""
+    import runpy
+
+    import nbformat
+    nb = nbformat.read(str(REPO / "notebooks" / "03_train_wav2vec2.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    ns: dict = {}
+    exec(cell.source, ns)  # plain literals only
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("NBBUILD_OUT_DIR", str(tmp_path))  # the builder writes its notebook there
+    builder = runpy.run_path(str(REPO / "tools" / "notebooks" / "build_03.py"), run_name="__main__")
+    cfg = acoustic.TrainConfig.from_params(ns)
+    assert cfg == acoustic.TrainConfig(**builder["OVERRIDES"])
+    assert "class_weighted_loss" not in ns and ns["disable_class_weighted_loss"] is False
+    assert "TrainConfig.from_params(globals()" in "".join(c.source for c in nb.cells)
+
+
 @pytest.mark.slow  # training in two processes
 def test_ddp_two_processes_gloo(data, tmp_path):
     """torchrun --nproc_per_node 2 (CPU, gloo): world size 2, each rank half the samples, identical weights."""
@@ -265,7 +331,8 @@ def test_cross_validate_leave_one_session_out_cli(data, tmp_path, capsys):
     out = tmp_path / "cv"
     rc = main(["cross-validate", "--manifest", str(m["train"]), str(m["val"]), str(m["test"]),
                "--output-dir", str(out), "--base-model", str(data["base"]), "--epochs", "1", "--batch-size", "4",
-               "--max-duration-sec", "1.0", "--device", "cpu", "--seed", "3"])
+               "--max-duration-sec", "1.0", "--device", "cpu", "--seed", "3",
+               "--allow-split-overlap"])  # the toy corpus's speakers are per split, not per session
     assert rc == 0
     summary = json.loads((out / "cv_summary.json").read_text())
     folds = summary["folds"]

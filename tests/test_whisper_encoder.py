@@ -229,7 +229,7 @@ def test_cli_flags():
     a = p.parse_args(base)
     assert (a.base_model, a.freeze_encoder, a.train_top_layers) == ("facebook/wav2vec2-base", False, None)
     a = p.parse_args(base + ["--base-model", "tiny.en", "--freeze-encoder", "--train-top-layers", "2"])
-    kw = acoustic._train_kwargs(a)
-    assert (kw["base_model"], kw["freeze_encoder"], kw["train_top_layers"]) == ("tiny.en", True, 2)
+    cfg = acoustic.TrainConfig.from_params(vars(a))
+    assert (cfg.base_model, cfg.freeze_encoder, cfg.train_top_layers) == ("tiny.en", True, 2)
     cv = p.parse_args(["cross-validate", "--manifest", "m", "--output-dir", "o", "--train-top-layers", "1"])
     assert cv.train_top_layers == 1

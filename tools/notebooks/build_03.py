@@ -2,6 +2,34 @@ import sys
 sys.path.insert(0, ".")
 from tools.nbbuild import write_notebook
 
+import json
+
+from ser_helpers.acoustic import TrainConfig
+
+# The parameters cell lists TrainConfig's defaults as plain literals, generated here from the dataclass: a default is
+# written once, in ser_helpers/acoustic/config.py. This notebook's own choices (a small model on 2 CPU cores) are OVERRIDES.
+SETTINGS = ["base_model", "epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio", "lr_scheduler",
+            "max_duration_sec", "freeze_encoder", "train_top_layers", "freeze_feature_encoder",
+            "freeze_feature_encoder_epochs", "disable_class_weighted_loss", "length_grouped", "gradient_accumulation",
+            "patience", "max_steps", "source_weight_map", "source_language_map", "fp16", "device", "seed"]
+OVERRIDES = {"base_model": "", "epochs": 8, "batch_size": 8, "learning_rate": 5e-4, "warmup_ratio": 0.08,
+             "lr_scheduler": "cosine", "max_duration_sec": 3.0}
+COMMENTS = {"base_model": '"": a random-init wav2vec2 of base_size; "tiny.en": the bundled Whisper encoder',
+            "lr_scheduler": "linear, cosine or constant", "train_top_layers": "None: the whole encoder trains",
+            "max_steps": "None: the epochs decide"}
+
+
+def params(names, overrides, comments) -> str:
+    """`name = value  # comment` lines: the override if the notebook has one, else TrainConfig's default."""
+    lines = []
+    for name in names:
+        value = overrides.get(name, getattr(TrainConfig, name))
+        note = comments.get(name)
+        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
+                     + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
+
+
 cells = [
 ("md", """# 03 · Train a wav2vec2 emotion classifier
 
@@ -29,29 +57,8 @@ code and the same data give a better model. Notebook 06 then picks the audio bra
 ("params", """run_dir = "outputs/cpu"
 manifest_name = "multilingual_4class"
 model_name = "multilingual"
-base_model = ""
 base_size = "small"
-epochs = 8
-batch_size = 8
-learning_rate = 5e-4
-weight_decay = 0.01
-warmup_ratio = 0.08
-lr_scheduler = "cosine"
-max_duration_sec = 3.0
-freeze_encoder = False
-train_top_layers = -1
-freeze_feature_encoder = False
-freeze_feature_encoder_epochs = 0
-class_weighted_loss = True
-length_grouped = True
-gradient_accumulation = 1
-patience = 3
-max_steps = 0
-source_weight_map = ""
-source_language_map = ""
-fp16 = False
-device = "auto"
-seed = 42"""),
+""" + params(SETTINGS, OVERRIDES, COMMENTS)),
 ("code", """from pathlib import Path
 manifest_dir = Path(run_dir) / "manifests" / manifest_name
 out_dir = Path(run_dir) / "models" / "audio" / model_name"""),
@@ -77,7 +84,7 @@ weights once into a Hugging Face Whisper model (cached by the weights' hash), an
 * **No waveform normalisation.** Whisper's log-mel keeps the clip's level, and loudness is an emotion cue.
 
 How much of the encoder to train is a trade of speed against fit: `freeze_encoder = True` trains the head only,
-`train_top_layers = N` also the top N layers (`-1`: everything). The frozen bottom never changes, so it is computed
+`train_top_layers = N` also the top N layers (`None`: everything). The frozen bottom never changes, so it is computed
 once per distinct clip and reused in later epochs: on 2 CPU cores that is what makes a pretrained encoder affordable.
 Any local Hugging Face Whisper dir or hub id (`openai/whisper-small` on a GPU box) works the same way."""),
 ("code", """if base_model:
@@ -95,7 +102,8 @@ same way). Validation picks the best epoch and stops training early; test is sco
 train_df.groupby(["language", "label"]).size().unstack(fill_value=0)"""),
 ("md", """## Training
 
-Choices worth knowing (all are keyword arguments and `ser train-wav2vec2` flags):
+Choices worth knowing (all are fields of `ser.acoustic.TrainConfig`, which holds every setting and its default once;
+`ser train-wav2vec2` makes its flags from it, and the cell below builds one from the parameters above):
 
 * **Random crops.** Each epoch a training clip longer than `max_duration_sec` is cut at a random offset drawn from
   (seed, epoch, clip index), so a resumed run sees exactly the same crops; evaluation cuts at the same limit.
@@ -105,19 +113,14 @@ Choices worth knowing (all are keyword arguments and `ser train-wav2vec2` flags)
   transformer and the pooling.
 * **Length-grouped batches** (durations from the manifest) keep padding, and wasted compute, small.
 * **Class-weighted loss** (inverse class frequency) so the rarer emotions count as much as the common ones;
-  `source_weight_map` can up-weight whole corpora (`casia_4class=2.0`).
+  `source_weight_map` can up-weight whole corpora (`casia_4class=2.0`); `disable_class_weighted_loss = True` turns
+  the class weights off.
 * **Warmup then cosine decay** of the learning rate, AdamW, early stopping on validation macro-F1 (`patience`).
 * `freeze_feature_encoder` keeps a *pretrained* conv front end fixed; for a random-init model it makes no sense."""),
-("code", """result = None if not available else ser.acoustic.train_wav2vec2(
+("code", """config = ser.acoustic.TrainConfig.from_params(globals(), base_model=str(base))  # the parameters above
+result = None if not available else ser.acoustic.train_wav2vec2(
     manifest_dir / "train.csv", manifest_dir / "val.csv", out_dir, test_manifest=manifest_dir / "test.csv",
-    base_model=str(base), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-    weight_decay=weight_decay, warmup_ratio=warmup_ratio, lr_scheduler=lr_scheduler,
-    max_duration_sec=max_duration_sec, freeze_feature_encoder=freeze_feature_encoder,
-    freeze_feature_encoder_epochs=freeze_feature_encoder_epochs,
-    disable_class_weighted_loss=not class_weighted_loss, length_grouped=length_grouped,
-    gradient_accumulation=gradient_accumulation, patience=patience, max_steps=max_steps or None,
-    source_weight_map=source_weight_map, source_language_map=source_language_map, fp16=fp16, device=device,
-    freeze_encoder=freeze_encoder, train_top_layers=None if train_top_layers < 0 else train_top_layers, seed=seed)
+    config=config)
 if result:
     print(f"trained in {result.report['train_wall_time_sec']:.0f} s "
           f"({result.report['train_samples_per_sec']:.1f} clips/s), best epoch {result.report['best_epoch']}, "
