@@ -404,6 +404,20 @@ def _code_outside_parameters(nb_path: Path) -> str:
                      and not {"parameters", "injected-parameters"} & set(c.metadata.get("tags", [])))
 
 
+def _config_fields_read_from_globals(code: str) -> set[str]:
+    """Parameters a notebook hands to a stage config in one call (`TrainConfig.from_params(globals())`,
+    `FusionConfig.params_in(globals())`): every field of that config counts as used."""
+    import dataclasses
+    from .acoustic import TrainConfig
+    from .fusion import FusionConfig
+    configs = {c.__name__: c for c in (TrainConfig, FusionConfig)}
+    used: set[str] = set()
+    for name in re.findall(r"\b(\w+)\.(?:from_params|params_in)\(\s*globals\(\)", code):
+        if name in configs:
+            used |= {f.name for f in dataclasses.fields(configs[name])}
+    return used
+
+
 def _outputs_text(nb_path: Path) -> str:
     import nbformat
     nb = nbformat.read(str(nb_path), as_version=4)
@@ -429,10 +443,11 @@ def run_checks(run_dir: Path, profile, stages: list[dict], executed: dict, stand
         nb = executed.get(st["name"])
         got = _injected(nb) if nb else {}
         code = _code_outside_parameters(nb) if nb else ""
+        via_config = _config_fields_read_from_globals(code)
         for key, value in st["parameters"].items():
             if got.get(key, object()) != value:
                 missing.append(f"{st['name']}.{key}")
-            if not re.search(rf"\b{re.escape(key)}\b", code):
+            if key not in via_config and not re.search(rf"\b{re.escape(key)}\b", code):
                 unused.append(f"{st['name']}.{key}")
     n_params = sum(len(s.parameters) for s in profile.stages)
     check("every profile parameter reaches its notebook", not missing and not unused,
