@@ -40,12 +40,9 @@ from pathlib import Path
 
 from . import repo_root
 from .common import SERError, atomic_dir, write_json_atomic, write_text_atomic
+from .hub import HUB_CONFIGS, HUB_ID, MODEL_PARAMS, _is_whisper_name, model_refs, recorded_config, count_parameters, _whisper_cached, model_unavailable, preflight_models  # noqa: F401 (dryrun.*)
 from .layout import RunLayout
 
-HUB_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "hub_configs"
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-#: parameters whose value names a model to download (hub id, or a whisper model name)
-MODEL_PARAMS = ("base_model", "whisper_model", "text_model_en", "text_model_zh")
 WHISPER_SAMPLE_LEN_ENV = "SER_WHISPER_SAMPLE_LEN"
 
 #: the real corpus (../shared/REFERENCE_RESULTS.md): IEMOCAP 4-class S1-3/S4/S5, CASIA 4-class 2/1/1 speakers
@@ -56,91 +53,6 @@ REAL_MEAN_SEC_CAPPED = 4.49
 #: dry-run settings (keyword arguments of run_dry_run)
 DEFAULTS = {"max_steps": 2, "max_samples": 6, "whisper_sample_len": 24, "corpus_size": "dryrun",
             "long_clip_sec": 16.5}
-
-
-# ----------------------------------------------------------------------------- the recorded configs
-def _is_whisper_name(value: str) -> bool:
-    import whisper
-    return value in whisper.available_models()
-
-
-def model_refs(profile) -> list[dict]:
-    """Every downloadable model a profile names: [{stage, param, id, kind}] (kind wav2vec2|whisper|text)."""
-    out = []
-    for stage in profile.stages:
-        for key, value in stage.parameters.items():
-            if not isinstance(value, str) or not value.strip():
-                continue
-            if key == "whisper_model" and _is_whisper_name(value):
-                out.append({"stage": stage.name, "param": key, "id": f"openai-whisper/{value}", "kind": "whisper"})
-            elif (key in MODEL_PARAMS or key.endswith("_model")) and HUB_ID.match(value) and not Path(value).exists():
-                kind = "wav2vec2" if key == "base_model" else "text"
-                out.append({"stage": stage.name, "param": key, "id": value, "kind": kind})
-    return out
-
-
-def recorded_config(model_id: str) -> dict:
-    """The recorded config.json of a hub id (configs/hub_configs/<id>/config.json); SERError when missing."""
-    path = HUB_CONFIGS / model_id / "config.json"
-    if not path.exists():
-        raise SERError(f"{model_id}: no recorded architecture at {path}; record its config.json (no weights) "
-                       f"there, with its source in {HUB_CONFIGS / 'sources.json'}")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def count_parameters(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-# ----------------------------------------------------------------------------- offline preflight
-def _whisper_cached(name: str) -> bool:
-    root = os.path.join(os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "whisper")
-    return os.path.exists(os.path.join(root, f"{name}.pt"))
-
-
-def model_unavailable(ref: dict, timeout: float = 5.0) -> str | None:
-    """Why a model named by a profile cannot be had here (None when it is cached or the hub answers)."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
-    if ref["kind"] == "whisper":
-        name = ref["id"].split("/", 1)[1]
-        if _whisper_cached(name):
-            return None
-        import urllib.request
-
-        import whisper
-        try:
-            urllib.request.urlopen(urllib.request.Request(whisper._MODELS[name], method="HEAD"), timeout=timeout)
-            return None
-        except Exception as exc:  # noqa: BLE001 - no network, DNS, proxy ...
-            return f"not in the whisper cache and its download URL is unreachable ({exc.__class__.__name__})"
-    from huggingface_hub import try_to_load_from_cache
-    if isinstance(try_to_load_from_cache(ref["id"], "config.json"), str):
-        return None
-    if offline:
-        return "not in the Hugging Face cache and HF_HUB_OFFLINE is set"
-    try:
-        from huggingface_hub import model_info
-        model_info(ref["id"], timeout=timeout)
-        return None
-    except Exception as exc:  # noqa: BLE001
-        return f"not in the Hugging Face cache and the hub did not answer ({exc.__class__.__name__})"
-
-
-def preflight_models(profile, stage_names=None) -> None:
-    """Before any stage runs: every hub model the (selected) stages name must be cached or downloadable; else one
-    line naming the id, the stage and the offline alternatives."""
-    for ref in model_refs(profile):
-        if stage_names is not None and ref["stage"] not in stage_names:
-            continue
-        why = model_unavailable(ref)
-        if why:
-            local = ("a local openai-whisper checkpoint file (.pt)" if ref["kind"] == "whisper"
-                     else "a local model directory (save_pretrained layout)")
-            fetch = (f"python -c \"import whisper; whisper.load_model('{ref['id'].split('/', 1)[1]}')\""
-                     if ref["kind"] == "whisper" else f"huggingface-cli download {ref['id']}")
-            name = ref["id"].split("/", 1)[1] if ref["kind"] == "whisper" else ref["id"]
-            raise SERError(f"stage {ref['stage']!r}: {ref['param']} {name!r} is unavailable ({why}); set "
-                           f"{ref['param']} to {local}, download it where there is network (`{fetch}`), or check the profile offline with `ser pipeline --dry-run`")
 
 
 # ----------------------------------------------------------------------------- stand-in builders
@@ -761,6 +673,32 @@ def verify_hub(ids=None) -> list[str]:
             if k not in ("_name_or_path",) and hub.get(k) != mine.get(k):
                 diffs.append(f"{model_id}: {k}: recorded {mine.get(k)!r}, hub {hub.get(k)!r}")
     return diffs
+
+
+# ----------------------------------------------------------------------------- the `ser pipeline` command
+# It lives here, not in pipeline.py, because `--dry-run` needs both this module and the runner, and pipeline.py
+# must not import a later module.
+def _cmd_pipeline(args) -> int:
+    if args.dry_run:  # the profile on CPU with random-init stand-ins of its models
+        run_dry_run(args.profile, run_dir=args.run_dir, quiet=args.quiet)
+        return 0
+    only = [s.strip() for s in (args.only or "").split(",") if s.strip()] or None
+    from .pipeline import run_pipeline
+    run_pipeline(args.profile, only=only, from_=args.from_, run_dir=args.run_dir, quiet=args.quiet)
+    return 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("pipeline", help="run a profile's notebooks in order with papermill")
+    p.add_argument("--profile", required=True, help="configs/<name>.yaml")
+    p.add_argument("--only", default="", help="comma list of stage names / notebook prefixes to run")
+    p.add_argument("--from", dest="from_", default=None, help="start at this stage (name or notebook prefix)")
+    p.add_argument("--run-dir", default=None, help="override outputs/<run_name>")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every stage offline at real model size on a small generated corpus (stand-in models "
+                        "from configs/hub_configs, a few steps); writes {run_dir}/dryrun_stages.md")
+    p.set_defaults(func=_cmd_pipeline)
 
 
 def main(argv=None) -> int:

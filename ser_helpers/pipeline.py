@@ -152,7 +152,7 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
         nb_path = notebook_path(stage.notebook, notebooks_dir)
         plan.append((i, stage, nb_path, stage_parameters(prof, stage, str(run_dir), nb_path)))
 
-    from .dryrun import preflight_models  # a hub model that cannot be had stops the run here, in one line
+    from .hub import preflight_models  # a hub model that cannot be had stops the run here, in one line
     preflight_models(prof, {stage.name for _, stage in selected})
 
     timings_path = run.timings
@@ -187,26 +187,3 @@ def run_pipeline(profile: str | Path, only: list[str] | None = None, from_: str 
         print(f"pipeline {prof.run_name}: {len(timings)} stage(s) in {result.total_sec:.1f} s -> {run_dir}",
               file=sys.stderr)
     return result
-
-
-def _cmd_pipeline(args) -> int:
-    if args.dry_run:  # the profile on CPU with random-init stand-ins of its models (ser_helpers.dryrun)
-        from .dryrun import run_dry_run
-        run_dry_run(args.profile, run_dir=args.run_dir, quiet=args.quiet)
-        return 0
-    only = [s.strip() for s in (args.only or "").split(",") if s.strip()] or None
-    run_pipeline(args.profile, only=only, from_=args.from_, run_dir=args.run_dir, quiet=args.quiet)
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("pipeline", help="run a profile's notebooks in order with papermill")
-    p.add_argument("--profile", required=True, help="configs/<name>.yaml")
-    p.add_argument("--only", default="", help="comma list of stage names / notebook prefixes to run")
-    p.add_argument("--from", dest="from_", default=None, help="start at this stage (name or notebook prefix)")
-    p.add_argument("--run-dir", default=None, help="override outputs/<run_name>")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--dry-run", action="store_true",
-                   help="run every stage offline at real model size on a small generated corpus (stand-in models "
-                        "from configs/hub_configs, a few steps); writes {run_dir}/dryrun_stages.md")
-    p.set_defaults(func=_cmd_pipeline)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ser_helpers import dryrun
+from ser_helpers import dryrun, hub
 from ser_helpers.common import SERError
 from ser_helpers.pipeline import load_profile, run_pipeline
 
@@ -74,7 +74,7 @@ def test_text_standins_keep_the_real_labels_and_map_them_as_the_real_models(tmp_
 
 def test_hub_id_without_network_fails_before_any_stage_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(dryrun, "_whisper_cached", lambda name: True)  # test the text models of stage 06 too
+    monkeypatch.setattr(hub, "_whisper_cached", lambda name: True)  # test the text models of stage 06 too
     for only, model_id, stage in ((["train_audio"], "facebook/wav2vec2-base", "train_audio"),
                                   (["fusion_features"], "cardiffnlp/twitter-roberta-base-sentiment-latest",
                                    "fusion_features")):
