@@ -300,7 +300,7 @@ def test_asr_without_fusion_uses_the_bundled_whisper(server):
 def test_health_answers_while_a_long_analysis_runs(server):
     """Inference is off the event loop: /health stays fast while an analysis of hundreds of segments runs.
     The analysis is made heavier until it outlasts at least two /health calls (fast machines)."""
-    for seconds, segment_ms in ((30.0, 500), (38.0, 250), (60.0, 250)):  # overlap: half (the 2x audio cap); 60 s stays under the fixture's 2 MB upload limit
+    for seconds, segment_ms in ((30.0, 500), (38.0, 250)):  # overlap: half (the 2x audio cap); the fixture allows 40 s, 2 MB
         long_clip = wav_bytes(speechlike(seconds, seed=8))
         box = {}
 
@@ -311,14 +311,14 @@ def test_health_answers_while_a_long_analysis_runs(server):
         with httpx.Client(timeout=5) as client:  # one client: time the server, not client set-up (~0.1 s each)
             client.get(server.url + "/health")
             worker.start()
-            time.sleep(0.2)
+            time.sleep(0.02)
             health_times, during = [], 0
-            while worker.is_alive() and len(health_times) < 10:
+            while worker.is_alive() and len(health_times) < 50:
                 t0 = time.perf_counter()
                 assert client.get(server.url + "/health").status_code == 200
                 health_times.append(time.perf_counter() - t0)
                 during += worker.is_alive()
-                time.sleep(0.05)
+                time.sleep(0.005)
         worker.join()
         assert box["response"].status_code == 200, box["response"].text
         assert max(health_times, default=0) < 0.5, health_times
