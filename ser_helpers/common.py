@@ -225,6 +225,22 @@ def dataclass_from(cls, params, **overrides):
     return cls(**(dataclass_params(cls, params) | overrides))
 
 
+class StageConfig:
+    """What every stage config dataclass (TrainConfig, FeaturesConfig, FusionConfig) can do: come from a notebook's
+    parameters or a CLI's flags in one call."""
+
+    @classmethod
+    def from_params(cls, params, **overrides):
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field, with
+        `overrides` winning."""
+        return dataclass_from(cls, params, **overrides)
+
+    @classmethod
+    def params_in(cls, params) -> dict:
+        """Just those entries, as keyword arguments (e.g. for `ablation.run_fusion_ablation`)."""
+        return dataclass_params(cls, params)
+
+
 # ----------------------------------------------------------------------------- manifests
 MANIFEST_HEAD = ["path", "label", "source_label", "duration_sec"]
 

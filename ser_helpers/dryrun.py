@@ -318,11 +318,13 @@ def _code_outside_parameters(nb_path: Path) -> str:
 
 def _config_fields_read_from_globals(code: str) -> set[str]:
     """Parameters a notebook hands to a stage config in one call (`TrainConfig.from_params(globals())`,
-    `FusionConfig.params_in(globals())`): every field of that config counts as used."""
+    `FeaturesConfig.from_params(globals(), ...)`, `FusionConfig.params_in(globals())`): every field of that config
+    counts as used."""
     import dataclasses
     from .acoustic import TrainConfig
+    from .features import FeaturesConfig
     from .fusion import FusionConfig
-    configs = {c.__name__: c for c in (TrainConfig, FusionConfig)}
+    configs = {c.__name__: c for c in (TrainConfig, FeaturesConfig, FusionConfig)}
     used: set[str] = set()
     for name in re.findall(r"\b(\w+)\.(?:from_params|params_in)\(\s*globals\(\)", code):
         if name in configs:

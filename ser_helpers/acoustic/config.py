@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ser_helpers.common import SERError, dataclass_from, dataclass_params
+from ser_helpers.common import SERError, StageConfig
 
 LR_SCHEDULERS = ("linear", "cosine", "constant")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(StageConfig):
     """Settings of one `train_wav2vec2` run, each default written once, here: the `ser train-wav2vec2`,
     `ser adapt-wav2vec2-head` and `ser cross-validate` flags are generated from these fields
     (`common.add_dataclass_flags`), and notebook 03 (03_train_wav2vec2.ipynb) builds one with
@@ -63,16 +63,6 @@ class TrainConfig:
     plots: bool = field(default=True, metadata={"cli": False})
     # the frozen bottom of a Whisper encoder computed once per distinct clip
     cache_frozen: bool = field(default=True, metadata={"cli": False})
-
-    @classmethod
-    def from_params(cls, params, **overrides) -> "TrainConfig":
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
-
-    @classmethod
-    def params_in(cls, params) -> dict:
-        """Just those entries, as keyword arguments."""
-        return dataclass_params(cls, params)
 
     def check(self) -> None:
         """A clear SERError for a setting out of range."""

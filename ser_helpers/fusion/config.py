@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..common import SERError, dataclass_from, dataclass_params
+from ..common import SERError, StageConfig
 
 MODES = ("fusion", "audio_only", "text_only")
 ARCHS = ("mlp", "gated")
@@ -31,7 +31,7 @@ DEFAULT_FEATURE_COLUMNS = {
 
 
 @dataclass
-class FusionConfig:
+class FusionConfig(StageConfig):
     """Settings of one late-fusion run, each default written once, here: the `ser train-late-fusion` and
     `ser run-fusion-ablation` flags are generated from these fields (`common.add_dataclass_flags`), and notebooks
     07/08 build one with `FusionConfig.from_params(globals())`."""
@@ -65,16 +65,6 @@ class FusionConfig:
     make_plots: bool = field(default=True, metadata={"cli": False})
     # per-fold training bars (the ablation turns them off under its own bar)
     progress: bool = field(default=True, metadata={"cli": False})
-
-    @classmethod
-    def from_params(cls, params, **overrides) -> "FusionConfig":
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
-
-    @classmethod
-    def params_in(cls, params) -> dict:
-        """Just those entries, as keyword arguments (e.g. for `ablation.run_fusion_ablation`)."""
-        return dataclass_params(cls, params)
 
     def check(self) -> None:
         for name, value, allowed in (("mode", self.mode, MODES), ("fusion_arch", self.fusion_arch, ARCHS),

@@ -1,5 +1,18 @@
-import sys; sys.path.insert(0, ".")
-from tools.nbbuild import write_notebook
+import sys
+sys.path.insert(0, ".")
+from tools.nbbuild import config_parameters, write_notebook
+
+from ser_helpers.features import FeaturesConfig
+
+# The parameters cell lists FeaturesConfig's defaults as plain literals, generated here from the dataclass: a default
+# is written once, in ser_helpers/features/config.py. This notebook's own choice (reference transcripts) is an OVERRIDE.
+SETTINGS = ["asr_backend", "whisper_model", "whisper_compute_type", "whisper_cpu_threads", "text_model_en",
+            "text_model_zh", "max_samples", "seed"]
+OVERRIDES = {"asr_backend": "reference"}
+COMMENTS = {"asr_backend": "reference (the corpus's ORACLE transcripts) or whisper",
+            "whisper_compute_type": "as in faster-whisper; empty: int8 on cpu, float16 on cuda",
+            "max_samples": "rows per split; 0 means all"}
+
 cells = [
 ("md", """# 06 · Build multimodal fusion features
 
@@ -26,19 +39,12 @@ other hand, has seen the train clips: compare its mean confidence on train and v
 manifest_name = "multilingual_4class"
 audio_model_name = "multilingual"
 audio_model_kind = "auto"  # auto (higher VAL macro-F1), wav2vec2 or baseline
-asr_backend = "reference"
-whisper_model = "small"
 asr_eval_model = "tiny.en"  # real ASR of the English rows below: tiny.en is the bundled Whisper; "" skips it
 asr_eval_splits = "test"  # comma list; "train,val,test" recognises every English row (slower)
 asr_eval_max_rows = 0  # per split; 0 means all English rows
-whisper_compute_type = ""  # as in faster-whisper; empty: int8 on cpu, float16 on cuda
-whisper_cpu_threads = 8
-text_model_en = ""
-text_model_zh = ""
 train_sentiment_model = False
-max_samples = 0
-device = "auto"
-seed = 42'''),
+device = "auto"  # of the audio model, the text models and Whisper
+''' + config_parameters(FeaturesConfig, SETTINGS, OVERRIDES, COMMENTS)),
 ("md", """Paths follow the run layout: manifests from stage 02, features written to `{run_dir}/features/`.
 
 **Which audio model?** Two audio classifiers exist by now: the wav2vec2 fine-tuned in notebook 03 and the classical
@@ -60,14 +66,13 @@ On a GPU box, name a real model instead (e.g. a RoBERTa sentiment model) in `tex
     text_model_en = str(ser.features.train_sentiment_model_from_manifest(
         manifest_dir / "train.csv", run.text_model("sentiment_tiny"), manifest_dir / "val.csv", seed=seed))
 print("text models:", {"en": text_model_en or None, "zh": text_model_zh or None})'''),
-("md", "Build the three feature tables (one multilingual audio model serves both languages here)."),
-("code", '''result = ser.features.build_fusion_features(
-    train_manifest=manifest_dir / "train.csv", val_manifest=manifest_dir / "val.csv",
-    test_manifest=manifest_dir / "test.csv", output_dir=features_dir,
-    audio_model_en=audio_model, audio_model_zh=audio_model, text_model_en=text_model_en, text_model_zh=text_model_zh,
-    asr_backend=asr_backend, whisper_model=whisper_model, max_samples=max_samples, seed=seed,
-    audio_device=device, text_device=device, whisper_device=device,
-    whisper_compute_type=whisper_compute_type, whisper_cpu_threads=whisper_cpu_threads)
+("md", """Build the three feature tables (one multilingual audio model serves both languages here). Every setting of
+the build is a field of `ser.features.FeaturesConfig`, which holds each default once; the parameters above that name
+its fields go into it in one call, and the `ser build-fusion-features` flags are generated from the same fields."""),
+("code", '''config = ser.features.FeaturesConfig.from_params(globals(), audio_model_en=audio_model, audio_model_zh=audio_model,
+                                                 audio_device=device, text_device=device, whisper_device=device)
+result = ser.features.build_fusion_features(manifest_dir / "train.csv", manifest_dir / "val.csv",
+                                            manifest_dir / "test.csv", features_dir, config=config)
 result.summary["rows"]'''),
 ("md", "Where do the transcripts come from? (Say it plainly: it changes how to read every text number below.)"),
 ("code", '''from IPython.display import Markdown
