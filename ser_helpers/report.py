@@ -338,7 +338,7 @@ def section_asr(run_dir: Path) -> str:
     cmp_ = _read_json(run_dir / ARTIFACTS["asr_vs_reference"])
     best = run_dir / ARTIFACTS["fusion_best"]
     if not cmp_ and (run_dir / ARTIFACTS["features_asr_test"]).exists() and (best / "pipeline.json").exists():
-        from .features import compare_recognised_transcripts
+        from .selection import compare_recognised_transcripts
         try:
             cmp_ = compare_recognised_transcripts(best, RunLayout(run_dir).features, missing_ok=True)
         except SERError as exc:

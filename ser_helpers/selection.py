@@ -3,7 +3,8 @@
 Rule (the seed's): highest `{select_on}_macro_f1`, then lower `{select_on}_ece`, then fewer parameters,
 then earlier (candidate order). `select_on="test"` is the user's convention; it makes the winner's test
 score optimistic (the test set was used to choose), so `select_on="val"` is offered.
-Taught in notebook 09 (09_select_fusion_best).
+Taught in notebook 09 (09_select_fusion_best), with what a real recogniser costs the chosen model
+(`compare_recognised_transcripts`: the same test rows with reference vs recognised transcripts).
 """
 from __future__ import annotations
 
@@ -275,3 +276,51 @@ def register_cli(subparsers) -> None:
     p.add_argument("--no-bundle", dest="bundle", action="store_false",
                    help="do not copy the local audio/text/ASR components into the output dir (keep their paths)")
     p.set_defaults(func=_cli)
+
+
+# ----------------------------------------------------------------------------- what real ASR costs (notebook 09)
+def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: str = "test",
+                                   output_json: str = "", missing_ok: bool = False) -> dict | None:
+    """What a real recogniser costs the fused model: its macro-F1 (and accuracy, UA) on the SAME rows of
+    `{split}_features.csv` (reference transcripts) and `{split}_features_asr.csv` (recognised transcripts).
+    Written to `output_json` (default `{fusion_dir}/../asr_vs_reference.json`) for the report."""
+    import pandas as pd
+
+    from .asr import wer
+    from .fusion import load_fusion_model
+    from .metrics import classification_metrics
+    features_dir, fusion_dir = Path(features_dir), Path(fusion_dir)
+    asr_path, ref_path = features_dir / f"{split}_features_asr.csv", features_dir / f"{split}_features.csv"
+    for p in (asr_path, ref_path):
+        if not p.exists():
+            if missing_ok:
+                return None
+            raise SERError(f"{p}: not found (notebook 06 writes it; build_asr_features for the recognised rows)")
+    asr_df = pd.read_csv(asr_path, keep_default_na=False)
+    ref_df = pd.read_csv(ref_path, keep_default_na=False)
+    ref_df = ref_df.set_index("path").loc[asr_df["path"]].reset_index()  # the same rows, same order
+    model = load_fusion_model(fusion_dir)
+    out = {"fusion_dir": str(fusion_dir), "split": split, "rows": int(len(asr_df)),
+           "languages": sorted(set(asr_df["language"])), "mode": model.mode}
+    y = asr_df["label_id"].to_numpy()
+    for name, df in (("reference", ref_df), ("recognised", asr_df)):
+        P = model.predict_proba(df, df["language"].tolist())
+        m = classification_metrics(y, P)
+        out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "ua": m["ua"]}
+        if name == "recognised" and "reference_transcript" in df.columns:
+            out["wer"] = wer(df["reference_transcript"].astype(str).tolist(), df["transcript"].astype(str).tolist())["wer"]
+    out["macro_f1_cost"] = out["reference"]["macro_f1"] - out["recognised"]["macro_f1"]
+    path = Path(output_json) if output_json else fusion_dir.parent / "asr_vs_reference.json"
+    write_json_atomic(path, out)
+    out["path"] = str(path)
+    return out
+
+
+def describe_asr_cost(cmp: dict | None) -> str:
+    """One sentence: the fused model's macro-F1 with reference vs recognised transcripts on the same rows."""
+    if not cmp:
+        return "No recognised test rows (notebook 06 ran without asr_eval_model): nothing to compare."
+    return (f"fusion_best on the same {cmp['rows']} {'/'.join(cmp['languages'])} {cmp['split']} rows: macro-F1 "
+            f"{cmp['reference']['macro_f1']:.3f} with reference (ORACLE) transcripts, "
+            f"{cmp['recognised']['macro_f1']:.3f} with recognised ones (WER {cmp.get('wer', float('nan')):.3f}): "
+            f"a real recogniser costs {cmp['macro_f1_cost']:+.3f} macro-F1.")

@@ -16,7 +16,7 @@ Taught in notebook 06 (06_build_fusion_features.ipynb).
 """
 from __future__ import annotations
 
-from .asr_eval import build_asr_features, compare_recognised_transcripts
+from .asr_eval import build_asr_features
 from .build import FeatureBuildResult, build_fusion_features
 from .choose import choose_audio_model, train_sentiment_model_from_manifest
 from .cli import register_cli
@@ -25,14 +25,14 @@ from .columns import (FEATURE_CSV_COLUMNS, ID_COLUMNS, LANGUAGE_ALIASES, LANGUAG
                       normalize_language, raw_metrics)
 from .config import FeaturesConfig
 from .featurizer import Featurizer, inference_asr_spec, inference_transcriber
-from .views import (asr_eval_table, correlation_plot, describe_asr, describe_asr_cost, describe_asr_eval,
+from .views import (asr_eval_table, correlation_plot, describe_asr, describe_asr_eval,
                     modality_table, recognised_examples, transcript_table)
 
 __all__ = [
     "FEATURE_CSV_COLUMNS", "ID_COLUMNS", "LANGUAGE_ALIASES", "LANGUAGES", "METADATA_COLUMNS", "NON_MODEL_COLUMNS",
     "SPLITS", "STRING_FEATURES", "TEXT_LENGTH_SCALE", "FeatureBuildResult", "FeaturesConfig", "Featurizer",
     "asr_eval_table", "build_asr_features", "build_fusion_features", "choose_audio_model",
-    "compare_recognised_transcripts", "correlation_plot", "describe_asr", "describe_asr_cost", "describe_asr_eval",
+    "correlation_plot", "describe_asr", "describe_asr_eval",
     "feature_columns_by_mode", "inference_asr_spec", "inference_transcriber", "modality_table", "normalize_language",
     "raw_metrics", "recognised_examples", "register_cli", "train_sentiment_model_from_manifest", "transcript_table",
 ]

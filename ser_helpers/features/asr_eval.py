@@ -1,8 +1,8 @@
 """What a real speech recogniser changes: the English rows of features built from reference (ORACLE) transcripts
-recognised with Whisper (`build_asr_features`: WER, `{split}_features_asr.csv`), and the fused model's score on
-both (`compare_recognised_transcripts`, for notebook 09 and the report).
+recognised with Whisper (`build_asr_features`: WER, `{split}_features_asr.csv`). The fused model's score on both
+is stage 09's (`selection.compare_recognised_transcripts`).
 
-Taught in notebook 06 (06_build_fusion_features.ipynb); the comparison in notebook 09 (09_select_fusion_best.ipynb).
+Taught in notebook 06 (06_build_fusion_features.ipynb).
 """
 from __future__ import annotations
 
@@ -112,41 +112,3 @@ def recognise_split(out: Path, split: str, languages: list, max_rows: int, feat:
              "text4_reference": raw_metrics(df).get("text4"),
              "text4_recognised": raw_metrics(rows).get("text4")}
     return entry, refs, hyps
-
-
-def compare_recognised_transcripts(fusion_dir: str, features_dir: str, split: str = "test",
-                                   output_json: str = "", missing_ok: bool = False) -> dict | None:
-    """What a real recogniser costs the fused model: its macro-F1 (and accuracy, UA) on the SAME rows of
-    `{split}_features.csv` (reference transcripts) and `{split}_features_asr.csv` (recognised transcripts).
-    Written to `output_json` (default `{fusion_dir}/../asr_vs_reference.json`) for the report."""
-    import pandas as pd
-
-    from ..asr import wer
-    from ..fusion import load_fusion_model
-    from ..metrics import classification_metrics
-    features_dir, fusion_dir = Path(features_dir), Path(fusion_dir)
-    asr_path, ref_path = features_dir / f"{split}_features_asr.csv", features_dir / f"{split}_features.csv"
-    for p in (asr_path, ref_path):
-        if not p.exists():
-            if missing_ok:
-                return None
-            raise SERError(f"{p}: not found (notebook 06 writes it; build_asr_features for the recognised rows)")
-    asr_df = pd.read_csv(asr_path, keep_default_na=False)
-    ref_df = pd.read_csv(ref_path, keep_default_na=False)
-    ref_df = ref_df.set_index("path").loc[asr_df["path"]].reset_index()  # the same rows, same order
-    model = load_fusion_model(fusion_dir)
-    out = {"fusion_dir": str(fusion_dir), "split": split, "rows": int(len(asr_df)),
-           "languages": sorted(set(asr_df["language"])), "mode": model.mode}
-    y = asr_df["label_id"].to_numpy()
-    for name, df in (("reference", ref_df), ("recognised", asr_df)):
-        P = model.predict_proba(df, df["language"].tolist())
-        m = classification_metrics(y, P)
-        out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "ua": m["ua"]}
-        if name == "recognised" and "reference_transcript" in df.columns:
-            out["wer"] = wer(df["reference_transcript"].astype(str).tolist(), df["transcript"].astype(str).tolist())["wer"]
-    out["macro_f1_cost"] = out["reference"]["macro_f1"] - out["recognised"]["macro_f1"]
-    path = Path(output_json) if output_json else fusion_dir.parent / "asr_vs_reference.json"
-    write_json_atomic(path, out)
-    out["path"] = str(path)
-    return out
-

@@ -1,7 +1,7 @@
 """What notebook 06 shows of the features: where the transcripts come from, the real-ASR evaluation, a few
 transcripts with each modality's guess, the raw per-modality scores and the feature correlation heatmap.
 
-Taught in notebook 06 (06_build_fusion_features.ipynb); `describe_asr_cost` in notebook 09 (09_select_fusion_best.ipynb).
+Taught in notebook 06 (06_build_fusion_features.ipynb).
 """
 from __future__ import annotations
 
@@ -72,16 +72,6 @@ def recognised_examples(features_dir: str | Path, n: int = 8, seed: int = 0, spl
     sample = df.sample(n=k, random_state=seed) if k else df
     return sample[["label", "reference_transcript", "transcript"]].rename(
         columns={"reference_transcript": "reference", "transcript": "recognised"}).reset_index(drop=True)
-
-
-def describe_asr_cost(cmp: dict | None) -> str:
-    """One sentence: the fused model's macro-F1 with reference vs recognised transcripts on the same rows."""
-    if not cmp:
-        return "No recognised test rows (notebook 06 ran without asr_eval_model): nothing to compare."
-    return (f"fusion_best on the same {cmp['rows']} {'/'.join(cmp['languages'])} {cmp['split']} rows: macro-F1 "
-            f"{cmp['reference']['macro_f1']:.3f} with reference (ORACLE) transcripts, "
-            f"{cmp['recognised']['macro_f1']:.3f} with recognised ones (WER {cmp.get('wer', float('nan')):.3f}): "
-            f"a real recogniser costs {cmp['macro_f1_cost']:+.3f} macro-F1.")
 
 
 def transcript_table(df, n: int = 12, seed: int = 0):

@@ -189,7 +189,7 @@ The fusion model was trained on the corpus's reference transcripts (ORACLE text)
 the English test rows with the bundled Whisper `tiny.en` (`test_features_asr.csv`). The selected model scores
 the SAME English test rows twice: with the reference transcripts, and with the recognised ones, which is what it
 meets in the demo and the service (`fusion/models/asr_vs_reference.json`; REPORT.md repeats it)."""),
-    ("code", '''asr_cost = ser.features.compare_recognised_transcripts(best_dir, run.features, missing_ok=True)
-print(ser.features.describe_asr_cost(asr_cost))'''),
+    ("code", '''asr_cost = ser.selection.compare_recognised_transcripts(best_dir, run.features, missing_ok=True)
+print(ser.selection.describe_asr_cost(asr_cost))'''),
 ])
 print("ok")
