@@ -321,8 +321,10 @@ def _config_fields_read_from_globals(code: str) -> set[str]:
     `FusionConfig.params_in(globals())`): every field of that config counts as used."""
     import dataclasses
     from .acoustic import TrainConfig
+    from .baseline import BaselineConfig
+    from .evaluate import EvaluateConfig
     from .fusion import FusionConfig
-    configs = {c.__name__: c for c in (TrainConfig, FusionConfig)}
+    configs = {c.__name__: c for c in (TrainConfig, EvaluateConfig, BaselineConfig, FusionConfig)}
     used: set[str] = set()
     for name in re.findall(r"\b(\w+)\.(?:from_params|params_in)\(\s*globals\(\)", code):
         if name in configs:

@@ -164,7 +164,8 @@ def test_estimate_scales_the_work_and_keeps_the_fixed_cost():
 
 
 def test_parameters_read_through_a_stage_config_count_as_used():
-    """Notebooks 03, 07 and 08 hand their parameters to TrainConfig / FusionConfig in one call from globals():
+    """Notebooks 03, 04, 07 and 08 hand their parameters to a stage config (TrainConfig, EvaluateConfig,
+    BaselineConfig, FusionConfig) in one call from globals():
     the parameter check must see every field of that config as used, and nothing for an unknown name."""
     from ser_helpers.dryrun import _config_fields_read_from_globals
     assert {"device", "fusion_arch", "epochs"} <= _config_fields_read_from_globals(
@@ -172,5 +173,7 @@ def test_parameters_read_through_a_stage_config_count_as_used():
     assert {"learning_rate", "freeze_feature_encoder"} <= _config_fields_read_from_globals(
         "config = ser.acoustic.TrainConfig.from_params(globals(), base_model=str(base))")
     assert "device" in _config_fields_read_from_globals("ser.ablation.run(**FusionConfig.params_in(globals()))")
+    assert {"n_bootstrap", "bootstrap_seed", "seed"} <= _config_fields_read_from_globals(
+        "c = ser.evaluate.EvaluateConfig.from_params(globals())\nb = ser.baseline.BaselineConfig.from_params(globals())")
     assert _config_fields_read_from_globals("x = Other.from_params(globals())") == set()
     assert _config_fields_read_from_globals("print(device)") == set()

@@ -8,13 +8,15 @@
         ("code", "result = ser.acoustic.train_wav2vec2(...)"),
     ])
 
-The builder is the notebook's source of truth: `write_notebook` adds a line under the first cell's title that
+`config_params(Config, names)` writes the parameters-cell lines of a stage config's fields from the dataclass's
+defaults. The builder is the notebook's source of truth: `write_notebook` adds a line under the first cell's title that
 names the builder and how to rebuild (`make notebooks`), and `tests/test_notebooks.py` fails when a committed
 notebook differs from what its builder writes. With NBBUILD_OUT_DIR set, notebooks go to that folder instead
 (same file names): that is how the test builds them into a temporary folder.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -47,6 +49,22 @@ def _with_provenance(cells, builder: str) -> list:
     else:
         cells.insert(0, ("md", line))
     return cells
+
+
+def config_params(configs, names, overrides=None, comments=None) -> str:
+    """The `name = value  # comment` lines of a parameters cell for stage-config fields: the notebook's override
+    if it has one, else the default of the first config dataclass in `configs` (one, or a tuple) with that field,
+    so that a default is written once, in its config (e.g. ser_helpers/acoustic/config.py TrainConfig)."""
+    configs = configs if isinstance(configs, (tuple, list)) else (configs,)
+    overrides, comments = overrides or {}, comments or {}
+    lines = []
+    for name in names:
+        owner = next(c for c in configs if hasattr(c, name))
+        value = overrides.get(name, getattr(owner, name))
+        note = comments.get(name)
+        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
+                     + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
 
 
 def write_notebook(path, cells) -> Path:
