@@ -122,7 +122,7 @@ def main(argv=None) -> int:
         probs = clf.predict_files(list(parts["test"]["path"]), max_duration_sec=15.0)
         whisper_f1 = classification_metrics(list(parts["test"]["label"]), probs, LABELS)["macro_f1"]
         t1 = time.time()
-        base = baseline.train_baseline(m["train"], m["val"], m["test"], fold / "baseline", bootstrap=0)
+        base = baseline.train_baseline(m["train"], m["val"], m["test"], fold / "baseline", n_bootstrap=0)
         t2 = time.time()
         row = {"fold": k, "test_speakers": sorted(test_s), "n_test": len(parts["test"]),
                "whisper_macro_f1": whisper_f1,

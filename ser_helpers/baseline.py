@@ -7,6 +7,7 @@ chosen on validation macro-F1 only; the test set is scored once, at the end.
 
 The model is saved as plain JSON (scaler mean/scale, coefficients, intercepts, feature settings): no pickle/joblib.
 Per-file features are cached (`feature_cache.npz`, keyed by path, size, mtime and settings) so reruns are fast.
+Every setting of `ser train-baseline` and its default is written once, in `BaselineConfig`.
 Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,8 +26,8 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import metrics as M
-from .common import (LABELS, SAMPLE_RATE, SERError, add_split_overlap_flag, atomic_dir, check_splits, read_json,
-                     read_manifest, set_seed, write_json_atomic)
+from .common import (BOOTSTRAP_FLAG, LABELS, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag,
+                     atomic_dir, check_splits, dataclass_from, read_json, read_manifest, set_seed, write_json_atomic)
 
 FEATURE_VERSION = 2
 N_MFCC = 20
@@ -34,7 +35,35 @@ DEFAULT_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 MODEL_FILE = "baseline_model.json"
 CACHE_FILE = "feature_cache.npz"
 F0_MIN, F0_MAX = 60.0, 500.0
+F0_METHODS = ("yin", "pyin")
 HOP = 160  # 10 ms at 16 kHz
+
+
+def c_values(text: str) -> tuple[float, ...]:
+    """`--c-grid` text ("0.01,0.1,1") -> the C values; empty text: DEFAULT_C_GRID."""
+    return tuple(float(c) for c in text.split(",") if c.strip()) if text else DEFAULT_C_GRID
+
+
+@dataclass
+class BaselineConfig:
+    """Settings of one `train_baseline` run, each default written once, here: the `ser train-baseline` flags are
+    generated from these fields (`common.add_dataclass_flags`), and notebook 04 (04_evaluate_wav2vec2.ipynb) builds
+    one with `BaselineConfig.from_params(globals())`. Manifests and the output dir are arguments of the call."""
+    seed: int = 42
+    sample_rate: int = SAMPLE_RATE
+    max_duration_sec: float = 15.0
+    c_grid: tuple = field(default=DEFAULT_C_GRID, metadata={
+        "argparse": {"type": c_values}, "help": "comma list of C values tried (chosen on val macro-F1)"})
+    f0_method: str = field(default="yin", metadata={"choices": F0_METHODS})
+    num_workers: int = 0
+    n_bootstrap: int = field(default=1000, metadata=BOOTSTRAP_FLAG)
+    allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
+    labels: tuple = field(default=tuple(LABELS), metadata={"cli": False})
+
+    @classmethod
+    def from_params(cls, params, **overrides) -> "BaselineConfig":
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
+        return dataclass_from(cls, params, **overrides)
 
 
 def feature_names(n_mfcc: int = N_MFCC) -> list[str]:
@@ -288,26 +317,63 @@ class BaselineResult:
         return self.report.get("test")
 
 
-def _score(model: BaselineModel, X, y, meta, n_boot: int, seed: int, train_counts: dict, train_source: str):
+def _score(model: BaselineModel, X, y, meta, n_bootstrap: int, seed: int, train_counts: dict, train_source: str):
     """The evaluation stage's metrics (metrics.compute_metrics): same numbers, breakdowns and majority baseline."""
     probs = model.predict_proba_features(X)
-    return M.compute_metrics(y, probs, model.labels, meta, n_boot, seed, train_counts, train_source), probs
+    return M.compute_metrics(y, probs, model.labels, meta, n_bootstrap, seed, train_counts, train_source), probs
+
+
+def _search_c(X: dict, Y: dict, cfg: BaselineConfig) -> tuple[BaselineModel, list[dict]]:
+    """Standardize on train, fit one logistic regression per C of `cfg.c_grid`; keep the best on val macro-F1
+    (ties: the smaller, simpler C). Returns (model, the search record)."""
+    labels = list(cfg.labels)
+    mean = X["train"].mean(axis=0)
+    scale = X["train"].std(axis=0)
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    Ztr = (X["train"] - mean) / scale
+    search, best = [], None
+    for C in sorted(float(c) for c in cfg.c_grid):
+        coef, intercept = _fit_logreg(Ztr, Y["train"], C, cfg.seed, len(labels))
+        cand = BaselineModel(labels, feature_names(), mean, scale, coef, intercept, C, cfg.sample_rate,
+                             cfg.max_duration_sec, cfg.f0_method)
+        vm = M.classification_metrics(Y["val"], cand.predict_proba_features(X["val"]), labels)
+        search.append({"C": C, "val_macro_f1": vm["macro_f1"], "val_ua": vm["ua"], "val_accuracy": vm["accuracy"]})
+        if best is None or vm["macro_f1"] > best[0] + 1e-12:
+            best = (vm["macro_f1"], cand)
+    return best[1], search
+
+
+def _write_split_outputs(folder: Path, split: str, df, P: np.ndarray, labels: list[str], cm) -> None:
+    """{split}_predictions.csv, {split}_confusion_matrix.csv and its two PNGs (counts, row-normalised)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from . import plots
+    pred = pd.DataFrame({"path": df["path"], "label": df["label"],
+                         "prediction": [labels[i] for i in P.argmax(axis=1)]})
+    for j, lab in enumerate(labels):
+        pred[f"prob_{lab}"] = P[:, j]
+    for col in ("language", "speaker", "dialog_type"):
+        if col in df.columns:
+            pred[col] = df[col].values
+    pred.to_csv(folder / f"{split}_predictions.csv", index=False)
+    M.save_confusion_csv(folder / f"{split}_confusion_matrix.csv", cm, labels)
+    for norm, suffix in ((False, ""), (True, "_normalized")):
+        fig = plots.confusion_heatmap(cm, labels, folder / f"{split}_confusion_matrix{suffix}.png",
+                                      title=f"baseline {split}" + (" (row-normalised)" if norm else ""),
+                                      normalize=norm)
+        plt.close(fig)
 
 
 def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="outputs/cpu/models/baseline/default",
-                   seed: int = 42, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0,
-                   c_grid: Sequence[float] = DEFAULT_C_GRID, f0_method: str = "yin", num_workers: int = 0,
-                   bootstrap: int = 1000, labels: Sequence[str] = LABELS,
-                   allow_split_overlap: bool = False) -> BaselineResult:
+                   config: BaselineConfig | None = None, **settings) -> BaselineResult:
     """Train the MFCC+prosody logistic-regression baseline; C is picked on val macro-F1; writes to `output_dir`:
     baseline_model.json, train_report.json (val/test metrics, C search, majority baseline), feature_cache.npz,
     {val,test}_predictions.csv, {val,test}_confusion_matrix.csv + PNG (counts and row-normalised)."""
-    import pandas as pd
-    from . import plots
+    cfg = replace(config or BaselineConfig(), **settings)  # BaselineConfig fields as keywords override `config`
     t0 = time.perf_counter()
-    set_seed(seed)
-    labels = list(labels)
-    if not c_grid:
+    set_seed(cfg.seed)
+    labels = list(cfg.labels)
+    if not cfg.c_grid:
         raise SERError("c_grid is empty: give at least one regularisation value C")
     output_dir = Path(output_dir)
     frames = {"train": read_manifest(train_manifest, labels), "val": read_manifest(val_manifest, labels)}
@@ -315,48 +381,32 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
     if test_manifest:
         frames["test"] = read_manifest(test_manifest, labels)
         sources["test"] = str(test_manifest)
-    split_check = check_splits(frames, allow_split_overlap, sources)  # shared files/speakers refused
+    split_check = check_splits(frames, cfg.allow_split_overlap, sources)  # shared files/speakers refused
     cache = _load_cache(output_dir / CACHE_FILE)
     n_cached = len(cache)
     X, Y = {}, {}
     used: set = set()
     for split, df in frames.items():
-        X[split] = manifest_features(df, sample_rate, max_duration_sec, f0_method, cache, num_workers,
+        X[split] = manifest_features(df, cfg.sample_rate, cfg.max_duration_sec, cfg.f0_method, cache, cfg.num_workers,
                                      desc=f"baseline features ({split})", manifest_name=sources[split],
                                      used_keys=used)
         Y[split] = M.label_ids(df["label"], labels, sources[split])
     t_feat = time.perf_counter() - t0
     if len(np.unique(Y["train"])) < 2:
         raise SERError(f"{train_manifest}: training needs at least two labels, found {sorted(set(frames['train']['label']))}")
-
-    mean = X["train"].mean(axis=0)
-    scale = X["train"].std(axis=0)
-    scale = np.where(scale > 1e-8, scale, 1.0)
-    Ztr = (X["train"] - mean) / scale
-    names = feature_names()
-    search = []
-    best = None
-    for C in sorted(float(c) for c in c_grid):
-        coef, intercept = _fit_logreg(Ztr, Y["train"], float(C), seed, len(labels))
-        cand = BaselineModel(labels, names, mean, scale, coef, intercept, float(C), sample_rate, max_duration_sec,
-                             f0_method)
-        vm = M.classification_metrics(Y["val"], cand.predict_proba_features(X["val"]), labels)
-        search.append({"C": float(C), "val_macro_f1": vm["macro_f1"], "val_ua": vm["ua"], "val_accuracy": vm["accuracy"]})
-        if best is None or vm["macro_f1"] > best[0] + 1e-12:  # ties keep the smaller (simpler) C
-            best = (vm["macro_f1"], cand)
-    model = best[1]
+    model, search = _search_c(X, Y, cfg)
 
     report = {"model": "MFCC(+deltas)+prosody statistics -> standardized logistic regression (scikit-learn)",
               "C": model.C, "c_search": search, "selection": "C with the highest val macro-F1 (ties: smaller C)",
-              "seed": seed, "sample_rate": sample_rate, "max_duration_sec": max_duration_sec, "f0_method": f0_method,
-              "n_features": len(names), "manifests": sources, "split_check": split_check,
-              "rows": {s: int(len(df)) for s, df in frames.items()},
+              "seed": cfg.seed, "sample_rate": cfg.sample_rate, "max_duration_sec": cfg.max_duration_sec,
+              "f0_method": cfg.f0_method, "n_features": len(model.feature_names), "manifests": sources,
+              "split_check": split_check, "rows": {s: int(len(df)) for s, df in frames.items()},
               "train_label_counts": {lab: int((Y["train"] == i).sum()) for i, lab in enumerate(labels)}}
     probs = {}
     scored = [s for s in ("val", "test") if s in frames]
     for split in scored:  # bootstrap intervals for the last (held-out) split only: they cost time
         report[split], probs[split] = _score(model, X[split], Y[split], frames[split],
-                                             bootstrap if split == scored[-1] else 0, seed,
+                                             cfg.n_bootstrap if split == scored[-1] else 0, cfg.seed,
                                              report["train_label_counts"], f"train manifest {train_manifest}")
     report["timings"] = {"features_sec": round(t_feat, 3), "total_sec": round(time.perf_counter() - t0, 3),
                          "cached_files_before": n_cached, "files_featurised": len(cache) - n_cached,
@@ -366,23 +416,7 @@ def train_baseline(train_manifest, val_manifest, test_manifest="", output_dir="o
         model.save(tmp)
         _save_cache(tmp / CACHE_FILE, {k: cache[k] for k in used})  # stale entries dropped
         for split, P in probs.items():
-            df = frames[split]
-            pred = pd.DataFrame({"path": df["path"], "label": df["label"],
-                                 "prediction": [labels[i] for i in P.argmax(axis=1)]})
-            for j, lab in enumerate(labels):
-                pred[f"prob_{lab}"] = P[:, j]
-            for col in ("language", "speaker", "dialog_type"):
-                if col in df.columns:
-                    pred[col] = df[col].values
-            pred.to_csv(tmp / f"{split}_predictions.csv", index=False)
-            cm = report[split]["confusion_matrix"]
-            M.save_confusion_csv(tmp / f"{split}_confusion_matrix.csv", cm, labels)
-            import matplotlib.pyplot as plt
-            for norm, suffix in ((False, ""), (True, "_normalized")):
-                fig = plots.confusion_heatmap(cm, labels, tmp / f"{split}_confusion_matrix{suffix}.png",
-                                              title=f"baseline {split}" + (" (row-normalised)" if norm else ""),
-                                              normalize=norm)
-                plt.close(fig)
+            _write_split_outputs(tmp, split, frames[split], P, labels, report[split]["confusion_matrix"])
         report["timings"]["total_sec"] = round(time.perf_counter() - t0, 3)
         write_json_atomic(tmp / "train_report.json", report)
     return BaselineResult(output_dir, model, report)
@@ -435,11 +469,8 @@ def toy_dataset(output_dir, speakers_per_split=(3, 1, 1), clips_per_label=3, dur
 
 # ----------------------------------------------------------------------------- CLI
 def _cmd_train_baseline(args: argparse.Namespace) -> int:
-    c_grid = [float(c) for c in args.c_grid.split(",") if c.strip()] if args.c_grid else list(DEFAULT_C_GRID)
-    res = train_baseline(args.train_manifest, args.val_manifest, args.test_manifest, args.output_dir, seed=args.seed,
-                         sample_rate=args.sample_rate, max_duration_sec=args.max_duration_sec, c_grid=c_grid,
-                         f0_method=args.f0_method, num_workers=args.num_workers, bootstrap=args.bootstrap,
-                         allow_split_overlap=args.allow_split_overlap)
+    res = train_baseline(args.train_manifest, args.val_manifest, args.test_manifest, args.output_dir,
+                         config=BaselineConfig.from_params(vars(args)))
     r = res.report
     line = f"baseline C={r['C']:g}  val macro-F1 {r['val']['macro_f1']:.3f}"
     if "test" in r:
@@ -450,19 +481,13 @@ def _cmd_train_baseline(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers) -> None:
+    """`ser train-baseline`: the file flags, then the settings' flags generated from BaselineConfig."""
     p = subparsers.add_parser("train-baseline", help="MFCC+prosody logistic-regression baseline",
                               description=train_baseline.__doc__)
     p.add_argument("--train-manifest", required=True)
     p.add_argument("--val-manifest", required=True)
     p.add_argument("--test-manifest", default="")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--sample-rate", type=int, default=SAMPLE_RATE)
-    p.add_argument("--max-duration-sec", type=float, default=15.0)
-    p.add_argument("--c-grid", default=",".join(f"{c:g}" for c in DEFAULT_C_GRID),
-                   help="comma list of C values tried (chosen on val macro-F1)")
-    p.add_argument("--f0-method", choices=["yin", "pyin"], default="yin")
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
+    add_dataclass_flags(p, BaselineConfig)
     add_split_overlap_flag(p)
     p.set_defaults(func=_cmd_train_baseline)

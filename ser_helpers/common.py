@@ -184,24 +184,29 @@ def count_parameters(model) -> int:
 def add_dataclass_flags(parser, cls, skip: Iterable[str] = ()) -> None:
     """One `--field-name` flag per field of the config dataclass `cls` (its defaults written once, in `cls`).
 
-    A field's `metadata` may hold `choices`, `help` and `cli=False` (no flag). The type is the default's; a
-    bool field defaulting to True becomes `--no-field-name` (store_false), one defaulting to False `--field-name`.
-    `metadata["argparse"]` (a dict) is passed to `add_argument` as is, instead: e.g. `{"type": int}` for a field
-    whose default is None, `{"action": argparse.BooleanOptionalAction}`.
+    A field's `metadata` may hold `choices`, `help`, `cli=False` (no flag) and `flag` (a contract flag named unlike
+    the field, e.g. `--bootstrap` for `n_bootstrap`: it sets the field, its help shows the flag's own metavar). The
+    type is the default's; a bool field defaulting to True becomes `--no-field-name` (store_false), one defaulting to
+    False `--field-name`. `metadata["argparse"]` (a dict) is passed to `add_argument` as is, instead: e.g.
+    `{"type": int}` for a field whose default is None, `{"action": argparse.BooleanOptionalAction}`.
     """
     import dataclasses
     for f in dataclasses.fields(cls):
         meta = f.metadata
         if f.name in skip or not meta.get("cli", True):
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = meta.get("flag", "--" + f.name.replace("_", "-"))
         extra = {"help": meta["help"]} if meta.get("help") else {}
+        if "flag" in meta:
+            extra["dest"] = f.name
+            if not isinstance(f.default, bool) and "choices" not in meta:
+                extra["metavar"] = flag[2:].replace("-", "_").upper()
         if "argparse" in meta:
             parser.add_argument(flag, default=f.default, **(extra | meta["argparse"]))
             continue
         if isinstance(f.default, bool):
             if f.default:
-                parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", **extra)
+                parser.add_argument("--no-" + flag[2:], action="store_false", **({"dest": f.name} | extra))
             else:
                 parser.add_argument(flag, action="store_true", **extra)
             continue
@@ -336,6 +341,10 @@ def check_splits(frames, allow_overlap: bool = False, sources=None, what: str = 
                            f"{what}s (speaker-independent splits) or pass --allow-split-overlap to go on anyway")
         warnings.warn(f"--allow-split-overlap: going on although {msg}", stacklevel=2)
     return record
+
+
+#: metadata of an `n_bootstrap` config field whose contract flag is `--bootstrap` (evaluate-wav2vec2, train-baseline)
+BOOTSTRAP_FLAG = {"flag": "--bootstrap", "help": "bootstrap resamples for 95%% intervals (0: none)"}
 
 
 def add_split_overlap_flag(parser) -> None:

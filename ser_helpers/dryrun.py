@@ -322,9 +322,11 @@ def _config_fields_read_from_globals(code: str) -> set[str]:
     counts as used."""
     import dataclasses
     from .acoustic import TrainConfig
+    from .baseline import BaselineConfig
+    from .evaluate import EvaluateConfig
     from .features import FeaturesConfig
     from .fusion import FusionConfig
-    configs = {c.__name__: c for c in (TrainConfig, FeaturesConfig, FusionConfig)}
+    configs = {c.__name__: c for c in (TrainConfig, EvaluateConfig, BaselineConfig, FeaturesConfig, FusionConfig)}
     used: set[str] = set()
     for name in re.findall(r"\b(\w+)\.(?:from_params|params_in)\(\s*globals\(\)", code):
         if name in configs:

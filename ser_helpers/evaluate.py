@@ -4,7 +4,8 @@ Metrics (ser_helpers.metrics, scikit-learn underneath): accuracy (WA), UA (mean 
 weighted-F1, per-class P/R/F1/support, ECE (15 equal-width bins), NLL, confusion matrix; a majority-class baseline
 beside them; breakdowns by language, dialog_type and speaker when the manifest has those columns; bootstrap 95%
 intervals (over utterances) for macro-F1 and UA. Inference goes through `inference.AudioClassifier` (batched,
-length-bucketed, padding-invariant), so the numbers do not depend on `batch_size`.
+length-bucketed, padding-invariant), so the numbers do not depend on `batch_size`. Every setting and its default
+is written once, in `EvaluateConfig`.
 Taught in notebook 04 (04_evaluate_wav2vec2).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -21,8 +22,9 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import metrics as M
-from .common import (SAMPLE_RATE, SERError, add_split_overlap_flag, check_splits, display_name, read_json,
-                     read_manifest, write_csv_atomic, write_json_atomic)
+from .audio import check_audio_files
+from .common import (BOOTSTRAP_FLAG, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag, check_splits,
+                     dataclass_from, display_name, read_json, read_manifest, write_csv_atomic, write_json_atomic)
 from .metrics import (BREAKDOWN_COLUMNS, compute_metrics, group_metrics, label_ids,  # noqa: F401 (evaluate.*)
                       majority_metrics)
 
@@ -31,32 +33,34 @@ PREDICTION_META_COLUMNS = ("language", "speaker", "dialog_type")
 LOAD_CHUNK = 512
 
 
-# ----------------------------------------------------------------------------- data checks and loading
-def check_audio_files(df, manifest_name: str = "manifest", limit: int = 10) -> None:
-    """Header-check every `path` of a manifest; one SERError lists the bad rows (missing, empty, undecodable)."""
-    import soundfile as sf
-    problems = []
-    for i, p in enumerate(df["path"]):
-        row = f"{manifest_name} row {i + 2}"
-        if not isinstance(p, str) or not p:
-            problems.append(f"{row}: empty 'path'")
-        elif not os.path.isfile(p):
-            problems.append(f"{row}: {p}: file not found")
-        elif os.path.getsize(p) == 0:
-            problems.append(f"{row}: {p}: file is empty (0 bytes)")
-        else:
-            try:
-                info = sf.info(p)
-                if info.frames <= 0:
-                    problems.append(f"{row}: {p}: audio has no samples")
-            except Exception as exc:  # noqa: BLE001
-                problems.append(f"{row}: {p}: cannot decode audio ({str(exc).strip() or type(exc).__name__})")
-    if problems:
-        more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
-        raise audio_mod.AudioError(f"{len(problems)} bad audio file(s) in {manifest_name}:\n  "
-                                   + "\n  ".join(problems[:limit]) + more)
+# ----------------------------------------------------------------------------- settings
+@dataclass
+class EvaluateConfig:
+    """Settings of one `evaluate_wav2vec2` run, each default written once, here: the `ser evaluate-wav2vec2` flags
+    are generated from these fields (`common.add_dataclass_flags`), and notebook 04 (04_evaluate_wav2vec2.ipynb)
+    builds one with `EvaluateConfig.from_params(globals())`. The model, the manifest and the output files are
+    arguments of the call, not settings."""
+    sample_rate: int = SAMPLE_RATE
+    max_duration_sec: float = 15.0
+    batch_size: int = 8
+    num_workers: int = 0
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    n_bootstrap: int = field(default=1000, metadata=BOOTSTRAP_FLAG)
+    bootstrap_seed: int = field(default=0, metadata={"flag": "--seed", "help": "bootstrap seed"})
+    allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
+    progress: bool = field(default=True, metadata={"cli": False})
+
+    @classmethod
+    def from_params(cls, params, **overrides) -> "EvaluateConfig":
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
+        return dataclass_from(cls, params, **overrides)
 
 
+#: the EvaluateConfig flags that come before the output flags in `ser evaluate-wav2vec2 --help` (the contract's order)
+FLAGS_BEFORE_OUTPUTS = ("sample_rate", "max_duration_sec", "batch_size", "num_workers", "device")
+
+
+# ----------------------------------------------------------------------------- loading
 def load_clips(paths: Sequence[str], sample_rate: int = SAMPLE_RATE, max_duration_sec: float | None = 15.0,
                num_workers: int = 0, manifest_name: str = "manifest", offset: int = 0) -> list[np.ndarray]:
     """Decode clips (mono float32 at `sample_rate`), cut to `max_duration_sec`; AudioError names the row and file."""
@@ -167,58 +171,64 @@ def _save_confusion(path: Path, cm, labels, title: str) -> list[Path]:
     return out
 
 
-def evaluate_wav2vec2(model_dir, manifest, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0,
-                      batch_size: int = 8, num_workers: int = 0, device: str = "auto", output_json=None,
-                      output_predictions_csv=None, output_confusion_csv=None, train_manifest=None,
-                      bootstrap: int = 1000, seed: int = 0, classifier=None, progress: bool = True,
-                      allow_split_overlap: bool = False) -> EvalResult:
-    """Evaluate `model_dir` (a best_model/ dir or its parent) on `manifest`; write the outputs that are asked for:
-    metrics JSON, predictions CSV (path,label,prediction,prob_<label>...,confidence + language/speaker/dialog_type)
-    and the confusion CSV with two PNG heatmaps beside it (`<stem>.png` counts, `<stem>_normalized.png` rows)."""
-    import pandas as pd
+def _predict_clips(clf, paths: list[str], cfg: EvaluateConfig, manifest_name: str):
+    """Class probabilities of every clip, decoded LOAD_CHUNK at a time and cut at `max_duration_sec`.
+    Returns (probs [n, n_labels], clips cut, seconds loading, seconds in inference)."""
     from tqdm.auto import tqdm
-    from .inference import AudioClassifier
-    t0 = time.perf_counter()
-    manifest_name = str(manifest)
-    df = read_manifest(manifest)
-    split_check = check_splits({"evaluated": df, **_training_frames(model_dir, train_manifest)}, allow_split_overlap,
-                               {"evaluated": manifest_name}, only="evaluated")  # no training file/speaker in it
-    check_audio_files(df, manifest_name)
-    clf = classifier if classifier is not None else AudioClassifier.load(model_dir, device=device)
-    labels = list(clf.labels)
-    if int(sample_rate) != clf.sampling_rate:
-        raise SERError(f"--sample-rate {sample_rate} differs from the model's feature extractor "
-                       f"({clf.sampling_rate} Hz, {clf.model_dir}); evaluate at the rate the model was trained on")
-    y = label_ids(df["label"], labels, manifest_name)
     t_load = t_inf = 0.0
     n_cut = 0
-    limit = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None
-    probs = np.zeros((len(df), len(labels)), dtype=np.float64)
-    paths = list(df["path"])
-    chunks = range(0, len(paths), LOAD_CHUNK)
-    bar = tqdm(total=len(paths), desc="evaluate", disable=not progress, leave=False)
-    for start in chunks:
+    limit = int(round(cfg.max_duration_sec * cfg.sample_rate)) if cfg.max_duration_sec else None
+    probs = np.zeros((len(paths), len(clf.labels)), dtype=np.float64)
+    bar = tqdm(total=len(paths), desc="evaluate", disable=not cfg.progress, leave=False)
+    for start in range(0, len(paths), LOAD_CHUNK):
         t1 = time.perf_counter()
         # clips are decoded whole and cut here, so n_cut counts the clips longer than max_duration_sec
-        waves = load_clips(paths[start:start + LOAD_CHUNK], sample_rate, None, num_workers, manifest_name, start)
+        waves = load_clips(paths[start:start + LOAD_CHUNK], cfg.sample_rate, None, cfg.num_workers, manifest_name,
+                           start)
         if limit:
             n_cut += sum(len(w) > limit for w in waves)
             waves = [w[:limit] for w in waves]
         t2 = time.perf_counter()
-        probs[start:start + len(waves)] = clf.predict_proba(waves, batch_size=batch_size,
-                                                            max_duration_sec=max_duration_sec)
+        probs[start:start + len(waves)] = clf.predict_proba(waves, batch_size=cfg.batch_size,
+                                                            max_duration_sec=cfg.max_duration_sec)
         t_inf += time.perf_counter() - t2
         t_load += t2 - t1
         bar.update(len(waves))
     bar.close()
+    return probs, n_cut, t_load, t_inf
+
+
+def evaluate_wav2vec2(model_dir, manifest, output_json=None, output_predictions_csv=None, output_confusion_csv=None,
+                      train_manifest=None, config: EvaluateConfig | None = None, classifier=None,
+                      **settings) -> EvalResult:
+    """Evaluate `model_dir` (a best_model/ dir or its parent) on `manifest`; write the outputs that are asked for:
+    metrics JSON, predictions CSV (path,label,prediction,prob_<label>...,confidence + language/speaker/dialog_type)
+    and the confusion CSV with two PNG heatmaps beside it (`<stem>.png` counts, `<stem>_normalized.png` rows)."""
+    import pandas as pd
+    from .inference import AudioClassifier
+    cfg = replace(config or EvaluateConfig(), **settings)  # EvaluateConfig fields as keywords override `config`
+    t0 = time.perf_counter()
+    manifest_name = str(manifest)
+    df = read_manifest(manifest)
+    split_check = check_splits({"evaluated": df, **_training_frames(model_dir, train_manifest)},
+                               cfg.allow_split_overlap, {"evaluated": manifest_name},
+                               only="evaluated")  # no training file/speaker in it
+    check_audio_files(df["path"], manifest_name, cfg.sample_rate, cfg.progress)
+    clf = classifier if classifier is not None else AudioClassifier.load(model_dir, device=cfg.device)
+    labels = list(clf.labels)
+    if int(cfg.sample_rate) != clf.sampling_rate:
+        raise SERError(f"--sample-rate {cfg.sample_rate} differs from the model's feature extractor "
+                       f"({clf.sampling_rate} Hz, {clf.model_dir}); evaluate at the rate the model was trained on")
+    y = label_ids(df["label"], labels, manifest_name)
+    probs, n_cut, t_load, t_inf = _predict_clips(clf, list(df["path"]), cfg, manifest_name)
 
     counts, source = train_label_distribution(clf.model_dir or model_dir, labels, train_manifest)
-    m = compute_metrics(y, probs, labels, df, bootstrap, seed, counts, source)
+    m = compute_metrics(y, probs, labels, df, cfg.n_bootstrap, cfg.bootstrap_seed, counts, source)
     meta = {"model_dir": str(clf.model_dir or model_dir), "manifest": str(Path(manifest).resolve()),
             "split_check": split_check,
-            "num_samples": int(len(df)), "labels": labels, "sample_rate": int(sample_rate),
-            "max_duration_sec": max_duration_sec, "clips_cut_to_max_duration": int(n_cut),
-            "batch_size": int(batch_size), "device": str(clf.device),
+            "num_samples": int(len(df)), "labels": labels, "sample_rate": int(cfg.sample_rate),
+            "max_duration_sec": cfg.max_duration_sec, "clips_cut_to_max_duration": int(n_cut),
+            "batch_size": int(cfg.batch_size), "device": str(clf.device),
             "architecture": type(getattr(clf, "model", clf)).__name__,
             "timing": {"load_sec": round(t_load, 3), "inference_sec": round(t_inf, 3),
                        "clips_per_sec": round(len(df) / max(t_inf, 1e-9), 2),
@@ -380,13 +390,10 @@ def show_clips(rows, max_seconds: float = 15.0) -> None:
 
 # ----------------------------------------------------------------------------- CLI
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    res = evaluate_wav2vec2(args.model_dir, args.manifest, sample_rate=args.sample_rate,
-                            max_duration_sec=args.max_duration_sec, batch_size=args.batch_size,
-                            num_workers=args.num_workers, device=args.device, output_json=args.output_json or None,
+    res = evaluate_wav2vec2(args.model_dir, args.manifest, output_json=args.output_json or None,
                             output_predictions_csv=args.output_predictions_csv or None,
                             output_confusion_csv=args.output_confusion_csv or None,
-                            train_manifest=args.train_manifest or None, bootstrap=args.bootstrap, seed=args.seed,
-                            allow_split_overlap=args.allow_split_overlap)
+                            train_manifest=args.train_manifest or None, config=EvaluateConfig.from_params(vars(args)))
     m = res.metrics
     ci = m.get("ci95", {})
     print(f"n={m['n']}  accuracy {m['accuracy']:.4f}  UA {m['ua']:.4f}  macro-F1 {m['macro_f1']:.4f}"
@@ -398,22 +405,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register_cli(subparsers) -> None:
+    """`ser evaluate-wav2vec2`: its settings' flags generated from EvaluateConfig, around the file flags."""
     p = subparsers.add_parser("evaluate-wav2vec2", help="evaluate a trained audio model on a manifest",
                               description=evaluate_wav2vec2.__doc__)
     p.add_argument("--model-dir", required=True)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--sample-rate", type=int, default=16000)
-    p.add_argument("--max-duration-sec", type=float, default=15.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    after_outputs = [f.name for f in fields(EvaluateConfig) if f.name not in FLAGS_BEFORE_OUTPUTS]
+    add_dataclass_flags(p, EvaluateConfig, skip=after_outputs)
     p.add_argument("--output-json", default="")
     p.add_argument("--output-predictions-csv", default="")
     p.add_argument("--output-confusion-csv", default="")
     # additions (the flags above keep the user's interface)
     p.add_argument("--train-manifest", default="",
                    help="training manifest for the majority baseline (default: found via train_report.json)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals (0: none)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    add_dataclass_flags(p, EvaluateConfig, skip=FLAGS_BEFORE_OUTPUTS)
     add_split_overlap_flag(p)
     p.set_defaults(func=_cmd_evaluate)

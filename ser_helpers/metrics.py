@@ -200,8 +200,8 @@ def _bootstrap_statistic(metric: str, k: int, n_bins: int):
     return statistic
 
 
-def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_boot: int = 1000, seed: int = 0,
-                       alpha: float = 0.05, n_bins: int = 15) -> tuple[float, float]:
+def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = 1000,
+                       seed: int = 0, alpha: float = 0.05, n_bins: int = 15) -> tuple[float, float]:
     """Percentile bootstrap interval of one metric over utterances (`scipy.stats.bootstrap`, paired rows
     resampled with replacement from `np.random.default_rng(seed)`; integer label ids `y`).
 
@@ -215,8 +215,8 @@ def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_boot: i
     if len(y) < 2:  # every resample of one row is that row (scipy needs two)
         point = float(stat(y, pred, conf))
         return point, point
-    res = bootstrap((y, pred, conf), stat, n_resamples=int(n_boot), confidence_level=1 - alpha, method="percentile",
-                    paired=True, vectorized=True, rng=np.random.default_rng(seed))
+    res = bootstrap((y, pred, conf), stat, n_resamples=int(n_bootstrap), confidence_level=1 - alpha,
+                    method="percentile", paired=True, vectorized=True, rng=np.random.default_rng(seed))
     dist = res.bootstrap_distribution
     # np.percentile of the resamples rather than res.confidence_interval (scipy's quantile of the float
     # alpha/2 = 0.025000000000000022 differs from np.percentile's 2.5 in the last bit): the numbers stay those
@@ -227,18 +227,18 @@ def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_boot: i
     return lo, hi
 
 
-def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_boot: int = 1000, seed: int = 0,
-                 alpha: float = 0.05, labels: Sequence[str] = LABELS) -> tuple[float, float]:
+def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = 1000,
+                 seed: int = 0, alpha: float = 0.05, labels: Sequence[str] = LABELS) -> tuple[float, float]:
     """`bootstrap_interval` for labels given as codes or ids (in `labels` order)."""
-    return bootstrap_interval(_as_ids(y_true, list(labels)), probs, metric, n_boot, seed, alpha)
+    return bootstrap_interval(_as_ids(y_true, list(labels)), probs, metric, n_bootstrap, seed, alpha)
 
 
-def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
-                        n_bins: int = 15) -> dict:
+def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
+                        alpha: float = 0.05, n_bins: int = 15) -> dict:
     """The macro-F1 and (bias-corrected) ECE intervals of `bootstrap_interval` as lists; None without resamples."""
-    if n_boot <= 0 or len(y) == 0:
+    if n_bootstrap <= 0 or len(y) == 0:
         return {"macro_f1": None, "ece": None}
-    return {m: list(bootstrap_interval(y, probs, m, n_boot, seed, alpha, n_bins)) for m in ("macro_f1", "ece")}
+    return {m: list(bootstrap_interval(y, probs, m, n_bootstrap, seed, alpha, n_bins)) for m in ("macro_f1", "ece")}
 
 
 def ece_bias_corrected(lo: float, hi: float, boot_mean: float, point: float) -> tuple[float, float]:
@@ -283,17 +283,18 @@ def group_metrics(y: np.ndarray, probs: np.ndarray, groups: Sequence, labels: Se
     return out
 
 
-def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], meta=None, bootstrap: int = 1000,
-                    seed: int = 0, train_counts=None, train_source=None) -> dict:
+def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], meta=None,
+                    n_bootstrap: int = 1000, seed: int = 0, train_counts=None, train_source=None) -> dict:
     """Full metrics dict of one evaluation (stage 04 and the baseline): `classification_metrics`, bootstrap 95%
-    intervals of macro-F1 and UA (`bootstrap` resamples; 0: none), the majority baseline and, when `meta` (a
+    intervals of macro-F1 and UA (`n_bootstrap` resamples; 0: none), the majority baseline and, when `meta` (a
     DataFrame) has them, breakdowns by BREAKDOWN_COLUMNS."""
     labels = list(labels)
     m = classification_metrics(y, probs, labels)
-    if bootstrap:
-        m["ci95"] = {k: list(bootstrap_ci(y, probs, k, n_boot=bootstrap, seed=seed, labels=labels))
+    if n_bootstrap:
+        m["ci95"] = {k: list(bootstrap_ci(y, probs, k, n_bootstrap=n_bootstrap, seed=seed, labels=labels))
                      for k in ("macro_f1", "ua")}
-        m["bootstrap"] = {"n_boot": int(bootstrap), "seed": seed, "unit": "utterance", "interval": "percentile 95%"}
+        # "n_boot": the report key of every metrics JSON written so far (an artifact, kept as it was)
+        m["bootstrap"] = {"n_boot": int(n_bootstrap), "seed": seed, "unit": "utterance", "interval": "percentile 95%"}
     m["majority_baseline"] = majority_metrics(y, labels, train_counts, train_source)
     m["breakdowns"] = {}
     if meta is not None:

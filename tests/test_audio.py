@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ser_helpers.audio import AudioError, decode_audio, load_audio, prepare_array
+from ser_helpers.audio import AudioError, check_audio_files, decode_audio, load_audio, prepare_array
 
 
 def tone(sr, seconds=1.0, freq=440.0, amp=0.5):
@@ -98,6 +98,21 @@ def test_silent_audio(tmp_path):
         load_audio(path)
     assert "silent.wav" in str(exc.value)
     assert len(load_audio(path, allow_silent=True)) == 16000
+
+
+def test_check_audio_files_decodes_and_lists_every_bad_row(tmp_path):
+    """The manifest check of training and evaluation decodes: a silent clip (its header is fine) is refused
+    before any model loads, with every bad row in one error; good clips give their decoded durations."""
+    sf.write(tmp_path / "ok.wav", tone(8000, 0.5), 8000)
+    sf.write(tmp_path / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    assert check_audio_files([str(tmp_path / "ok.wav")], "m.csv") == [pytest.approx(0.5)]
+    paths = [str(tmp_path / "ok.wav"), str(tmp_path / "silent.wav"), "", str(tmp_path / "gone.wav")]
+    with pytest.raises(AudioError) as exc:
+        check_audio_files(paths, "m.csv")
+    msg = str(exc.value)
+    assert msg.startswith("3 bad audio file(s) in m.csv")
+    assert "m.csv row 3: " in msg and "silent.wav: audio is silent" in msg
+    assert "m.csv row 4: empty 'path'" in msg and "m.csv row 5: " in msg and "gone.wav: file not found" in msg
 
 
 def test_nan_audio(tmp_path):

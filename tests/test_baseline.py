@@ -9,6 +9,7 @@ import pytest
 
 from ser_helpers import baseline as B
 from ser_helpers.audio import AudioError
+from ser_helpers.cli import build_parser
 from ser_helpers.cli import main as cli_main
 from ser_helpers.common import LABELS, SERError
 
@@ -18,7 +19,7 @@ def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy_baseline")
     manifests = B.toy_dataset(root / "data", speakers_per_split=(3, 1, 1), clips_per_label=2, seed=1)
     res = B.train_baseline(manifests["train"], manifests["val"], manifests["test"], root / "model", seed=42,
-                           bootstrap=100)
+                           n_bootstrap=100)
     return manifests, res
 
 
@@ -89,7 +90,7 @@ def test_saved_model_matches_sklearn_and_predicts_arrays(toy):
 def test_rerun_is_deterministic_and_uses_cache(toy, tmp_path):
     manifests, res = toy
     again = B.train_baseline(manifests["train"], manifests["val"], manifests["test"], res.output_dir, seed=42,
-                             bootstrap=100)
+                             n_bootstrap=100)
     assert again.report["timings"]["files_featurised"] == 0
     assert again.report["timings"]["cached_files_before"] == sum(len(pd.read_csv(m)) for m in manifests.values())
     for split in ("val", "test"):
@@ -107,18 +108,29 @@ def test_bad_file_and_bad_label_are_named(toy, tmp_path):
     bad = tmp_path / "val_bad.csv"
     df.to_csv(bad, index=False)
     with pytest.raises(AudioError, match=r"row 3: .*broken\.wav: cannot decode"):
-        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", bootstrap=0)
+        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", n_bootstrap=0)
     assert not (tmp_path / "m1").exists()  # nothing half-written
     df = pd.read_csv(manifests["val"])
     df.loc[0, "path"] = str(tmp_path / "missing.wav")
     df.to_csv(bad, index=False)
     with pytest.raises(AudioError, match=r"missing\.wav: file not found"):
-        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", bootstrap=0)
+        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", n_bootstrap=0)
     df = pd.read_csv(manifests["val"])
     df.loc[0, "label"] = "fru"
     df.to_csv(bad, index=False)
     with pytest.raises(SERError, match=r"unknown label.*fru"):
-        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", bootstrap=0)
+        B.train_baseline(manifests["train"], bad, "", tmp_path / "m1", n_bootstrap=0)
+
+
+def test_cli_flags_are_baseline_config_fields():
+    """BaselineConfig holds every default once: the parsed defaults are its defaults; --c-grid text becomes the C
+    values, the contract's --bootstrap sets n_bootstrap."""
+    files = ["train-baseline", "--train-manifest", "t.csv", "--val-manifest", "v.csv", "--output-dir", "o"]
+    assert B.BaselineConfig.from_params(vars(build_parser().parse_args(files))) == B.BaselineConfig()
+    cfg = B.BaselineConfig.from_params(vars(build_parser().parse_args(
+        files + ["--c-grid", "0.1, 1", "--bootstrap", "0", "--f0-method", "pyin"])))
+    assert (cfg.c_grid, cfg.n_bootstrap, cfg.f0_method) == ((0.1, 1.0), 0, "pyin")
+    assert B.c_values("") == B.DEFAULT_C_GRID
 
 
 def test_cli_train_baseline(toy, tmp_path, capsys):

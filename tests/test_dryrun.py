@@ -164,8 +164,9 @@ def test_estimate_scales_the_work_and_keeps_the_fixed_cost():
 
 
 def test_parameters_read_through_a_stage_config_count_as_used():
-    """Notebooks 03, 06, 07 and 08 hand their parameters to TrainConfig / FeaturesConfig / FusionConfig in one call
-    from globals(): the parameter check must see every field of that config as used, and nothing for an unknown name."""
+    """Notebooks 03, 04, 06, 07 and 08 hand their parameters to a stage config (TrainConfig, EvaluateConfig,
+    BaselineConfig, FeaturesConfig, FusionConfig) in one call from globals(): the parameter check must see every
+    field of that config as used, and nothing for an unknown name."""
     from ser_helpers.dryrun import _config_fields_read_from_globals
     assert {"device", "fusion_arch", "epochs"} <= _config_fields_read_from_globals(
         "config = ser.fusion.FusionConfig.from_params(globals())")
@@ -174,5 +175,7 @@ def test_parameters_read_through_a_stage_config_count_as_used():
     assert "device" in _config_fields_read_from_globals("ser.ablation.run(**FusionConfig.params_in(globals()))")
     assert {"whisper_model", "max_samples", "text_model_en"} <= _config_fields_read_from_globals(
         "config = ser.features.FeaturesConfig.from_params(globals(), audio_device=device)")
+    assert {"n_bootstrap", "bootstrap_seed", "seed"} <= _config_fields_read_from_globals(
+        "c = ser.evaluate.EvaluateConfig.from_params(globals())\nb = ser.baseline.BaselineConfig.from_params(globals())")
     assert _config_fields_read_from_globals("x = Other.from_params(globals())") == set()
     assert _config_fields_read_from_globals("print(device)") == set()

@@ -48,8 +48,8 @@ def test_batched_equals_one_clip_at_a_time(model_dir, clf, manifest, tmp_path):
     import torch
     from transformers import Wav2Vec2ForSequenceClassification
     assert clf.model.config.feat_extract_norm == "group"
-    batched = E.evaluate_wav2vec2(model_dir, manifest, batch_size=8, classifier=clf, bootstrap=0, progress=False)
-    single = E.evaluate_wav2vec2(model_dir, manifest, batch_size=1, classifier=clf, bootstrap=0, progress=False)
+    batched = E.evaluate_wav2vec2(model_dir, manifest, batch_size=8, classifier=clf, n_bootstrap=0, progress=False)
+    single = E.evaluate_wav2vec2(model_dir, manifest, batch_size=1, classifier=clf, n_bootstrap=0, progress=False)
     cols = [f"prob_{lab}" for lab in LABELS]
     np.testing.assert_allclose(batched.predictions[cols].to_numpy(), single.predictions[cols].to_numpy(), atol=1e-4)
     assert list(batched.predictions["prediction"]) == list(single.predictions["prediction"])
@@ -75,7 +75,7 @@ def test_metrics_hand_computed():
                       [0.1, 0.1, 0.7, 0.1],   # neu ok   conf .7
                       [0.1, 0.1, 0.6, 0.2]])  # sad->neu conf .6
     meta = pd.DataFrame({"language": ["en", "en", "en", "zh", "zh", "zh"]})
-    m = E.compute_metrics(y, probs, labels, meta, bootstrap=200, seed=0,
+    m = E.compute_metrics(y, probs, labels, meta, n_bootstrap=200, seed=0,
                           train_counts={"ang": 1, "hap": 2, "neu": 9, "sad": 0}, train_source="test")
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["ua"] == pytest.approx((0.5 + 1 + 1 + 0) / 4)
@@ -94,7 +94,7 @@ def test_metrics_hand_computed():
     assert mb["majority_label"] == "neu" and mb["accuracy"] == pytest.approx(1 / 6)
     assert mb["source"] == "train distribution" and mb["source_detail"] == "test"
     # without train counts: majority of the evaluated set (ang/hap tie -> first)
-    mb2 = E.compute_metrics(y, probs, labels, bootstrap=0)["majority_baseline"]
+    mb2 = E.compute_metrics(y, probs, labels, n_bootstrap=0)["majority_baseline"]
     assert mb2["majority_label"] == "ang" and mb2["source"] == "evaluated set"
     # breakdown by language, hand-computed
     en, zh = m["breakdowns"]["language"]["en"], m["breakdowns"]["language"]["zh"]
@@ -111,7 +111,7 @@ def test_outputs_breakdowns_and_columns(model_dir, clf, manifest, tmp_path):
         {"data": {"train": {"n": 9, "label_counts": {"ang": 1, "hap": 1, "neu": 5, "sad": 2}},
                   "val": {"n": 9, "label_counts": {"ang": 9}}}}))
     try:
-        res = E.evaluate_wav2vec2(model_dir, manifest, classifier=clf, bootstrap=100, progress=False,
+        res = E.evaluate_wav2vec2(model_dir, manifest, classifier=clf, n_bootstrap=100, progress=False,
                                   **E.eval_paths(tmp_path / "eval", "test"))
     finally:
         (model_dir.parent / "train_report.json").unlink()
@@ -187,6 +187,17 @@ def test_cli_flags_match_contract_and_run(model_dir, manifest, tmp_path, capsys)
     assert "macro-F1" in capsys.readouterr().out
     assert cli_main(["evaluate-wav2vec2", "--model-dir", str(tmp_path / "nomodel"), "--manifest",
                      str(manifest)]) == 1
+
+
+def test_cli_flags_are_evaluate_config_fields():
+    """EvaluateConfig holds every default once: the parsed defaults are its defaults; the contract's --bootstrap and
+    --seed set n_bootstrap and bootstrap_seed."""
+    args = build_parser().parse_args(["evaluate-wav2vec2", "--model-dir", "m", "--manifest", "x.csv"])
+    assert E.EvaluateConfig.from_params(vars(args)) == E.EvaluateConfig()
+    args = build_parser().parse_args(["evaluate-wav2vec2", "--model-dir", "m", "--manifest", "x.csv",
+                                      "--bootstrap", "7", "--seed", "3", "--allow-split-overlap"])
+    cfg = E.EvaluateConfig.from_params(vars(args))
+    assert (cfg.n_bootstrap, cfg.bootstrap_seed, cfg.allow_split_overlap) == (7, 3, True)
 
 
 def test_verdict_and_breakdown_compare():

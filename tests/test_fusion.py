@@ -177,7 +177,7 @@ def test_bootstrap_matches_reference_definitions():
     rng = np.random.default_rng(1)
     probs = fusion.softmax(rng.normal(0, 2, (80, 4)))
     y = rng.integers(0, 4, 80)
-    fast = fusion.bootstrap_intervals(y, probs, n_boot=50, seed=5)
+    fast = fusion.bootstrap_intervals(y, probs, n_bootstrap=50, seed=5)
     idx = np.random.default_rng(5).integers(0, 80, (50, 80))
     from sklearn.metrics import f1_score
     f1 = [f1_score(y[i], probs[i].argmax(1), labels=[0, 1, 2, 3], average="macro", zero_division=0) for i in idx]

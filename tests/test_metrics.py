@@ -50,7 +50,7 @@ def test_bootstrap_interval_contains_point_estimate():
     y = rng.integers(0, 4, 200)
     probs = np.full((200, 4), 0.1)
     probs[np.arange(200), np.where(rng.random(200) < 0.7, y, (y + 1) % 4)] = 0.7
-    lo, hi = bootstrap_ci(y, probs, "macro_f1", n_boot=200)
+    lo, hi = bootstrap_ci(y, probs, "macro_f1", n_bootstrap=200)
     point = classification_metrics(y, probs)["macro_f1"]
     assert lo <= point <= hi and hi - lo < 0.3
 
@@ -111,9 +111,9 @@ def test_ece_bootstrap_interval_is_bias_corrected_and_matches_fast_version():
     # the raw percentile interval of a well-calibrated model lies (almost) wholly above its point ECE
     raw = [ece_score(probs[i], y[i]) for i in (rng.integers(0, 600, 600) for _ in range(300))]
     assert np.percentile(raw, 10) > point
-    lo, hi = bootstrap_ci(y, probs, "ece", n_boot=300, seed=0)
+    lo, hi = bootstrap_ci(y, probs, "ece", n_bootstrap=300, seed=0)
     assert 0.0 <= lo <= point <= hi
-    fast = bootstrap_intervals(y, probs, n_boot=300, seed=0)["ece"]
+    fast = bootstrap_intervals(y, probs, n_bootstrap=300, seed=0)["ece"]
     assert fast[0] <= point <= fast[1]
     assert abs(fast[0] - lo) < 0.01 and abs(fast[1] - hi) < 0.01
 
@@ -130,6 +130,6 @@ def test_confusion_counts_label_ids_and_one_row_bootstrap():
     with pytest.raises(SERError, match=r"m.csv: unknown label 'fru' at row 3 .*2 such rows"):
         label_ids(["ang", "fru", "fru"], ["ang", "hap", "neu", "sad"], "m.csv")
     one = np.array([[0.7, 0.1, 0.1, 0.1]])
-    assert bootstrap_interval([0], one, "macro_f1", n_boot=20) == (0.25, 0.25)  # one label right, three absent
+    assert bootstrap_interval([0], one, "macro_f1", n_bootstrap=20) == (0.25, 0.25)  # one label right, three absent
     with pytest.raises(ValueError, match="unknown bootstrap metric"):
         bootstrap_interval([0, 1], np.eye(4)[:2], "auc")

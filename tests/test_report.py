@@ -39,7 +39,7 @@ def make_run(tmp_path: Path, seed: int = 0) -> tuple[Path, dict]:
         "languages": {"train": {"en": 20, "zh": 18}}, "split_rule": {"description": "sessions 1-3 / 4 / 5"}})
     y, p = _probs(120, seed, 2.0)
     audio_m = metrics.classification_metrics(y, p)
-    audio_m["ci95"] = {"macro_f1": list(metrics.bootstrap_ci(y, p, n_boot=50, seed=0))}
+    audio_m["ci95"] = {"macro_f1": list(metrics.bootstrap_ci(y, p, n_bootstrap=50, seed=0))}
     maj = metrics.majority_baseline(np.zeros(10, dtype=int), y)
     audio_m["majority_baseline"] = {k: maj[k] for k in ("majority_label", "accuracy", "ua", "macro_f1")}
     ev = run / "eval" / "w2v_multi"

@@ -144,6 +144,16 @@ def test_train_text_emotion_cli(tmp_path):
                  str(va), "--output-dir", str(tmp_path / "x")]) == 1
 
 
+def test_cli_flags_are_text_emotion_config_fields():
+    """TextEmotionConfig holds every default once: the parsed defaults of `ser train-text-emotion` are its own."""
+    from ser_helpers.cli import build_parser
+    files = ["train-text-emotion", "--train-features", "t.csv", "--val-features", "v.csv", "--output-dir", "o"]
+    assert T.TextEmotionConfig.from_params(vars(build_parser().parse_args(files))) == T.TextEmotionConfig()
+    cfg = T.TextEmotionConfig.from_params(vars(build_parser().parse_args(
+        files + ["--language-filter", "all", "--disable-class-weighted-loss", "--epochs", "3"])))
+    assert (cfg.language_filter, cfg.disable_class_weighted_loss, cfg.epochs) == ("all", True, 3)
+
+
 def test_trained_tokenizer_knows_the_corpus_words():
     """The WordPiece vocabulary trained on the transcripts reaches the fast tokenizer (not 5 special tokens)."""
     from ser_helpers.text import _train_tokenizer

@@ -23,7 +23,7 @@ Taught in notebook 03 (03_train_wav2vec2.ipynb). One module per job; this packag
 `from ser_helpers.acoustic import X` and `ser.acoustic.X` work as before the split:
 
 * `config`  TrainConfig (every setting and default once), ADAPT_DEFAULTS, LR_SCHEDULERS
-* `data`    manifests + source maps, the audio check, ClipDataset, EpochBatchSampler, collate_clips
+* `data`    manifests + source maps, ClipDataset, EpochBatchSampler, collate_clips
 * `models`  make_base_model, the Whisper-encoder classifier, PaddingInvariantClassifier, set_trainable
 * `train`   train_wav2vec2 in named steps, adapt_wav2vec2_head, TrainResult
 * `cv`      cross_validate
@@ -33,14 +33,14 @@ Taught in notebook 03 (03_train_wav2vec2.ipynb). One module per job; this packag
 from __future__ import annotations
 
 from ser_helpers.acoustic.config import ADAPT_DEFAULTS, ADAPT_FLAGS, LR_SCHEDULERS, TrainConfig
-from ser_helpers.acoustic.data import (ClipDataset, EpochBatchSampler, check_audio_files, collate_clips, load_split,
-    parse_key_values)
+from ser_helpers.acoustic.data import ClipDataset, EpochBatchSampler, collate_clips, load_split, parse_key_values
 from ser_helpers.acoustic.models import (BASE_SIZES, PaddingInvariantClassifier, encoder_layers, make_base_model,
     set_trainable, whisper_classifier_from_base)
 from ser_helpers.acoustic.views import epoch_tag, make_training_plots, model_card, results_table, show_training_plots
 from ser_helpers.acoustic.train import TrainResult, adapt_wav2vec2_head, train_wav2vec2, weighted_loss
 from ser_helpers.acoustic.cv import cross_validate
 from ser_helpers.acoustic.cli import register_cli
+from ser_helpers.audio import check_audio_files
 from ser_helpers.common import count_parameters
 
 __all__ = ["ADAPT_DEFAULTS", "ADAPT_FLAGS", "BASE_SIZES", "LR_SCHEDULERS", "ClipDataset", "EpochBatchSampler",

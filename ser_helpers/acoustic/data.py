@@ -1,4 +1,4 @@
-"""Training data: manifests with source weights/languages, the audio check, seeded random crops
+"""Training data: manifests with source weights/languages, seeded random crops
 (ClipDataset), length-grouped epoch batches (EpochBatchSampler) and their collate function.
 
 Taught in notebook 03 (03_train_wav2vec2.ipynb).
@@ -43,24 +43,6 @@ def load_split(manifest: str | os.PathLike, labels: Sequence[str], source_weight
                            if source_weight_map else 1.0)
     df.attrs["name"] = name
     return df
-
-
-def check_audio_files(frames: dict, sample_rate: int, progress: bool = True) -> None:
-    """Decode every file of every manifest once; a bad file is an AudioError naming manifest, row and file.
-    Fills/refreshes `duration_sec` from the decoded audio (used for length grouping)."""
-    from tqdm.auto import tqdm
-
-    from ..audio import AudioError, load_audio
-    for split, df in frames.items():
-        durations = []
-        for row, path in enumerate(tqdm(df["path"], desc=f"check {split} audio", disable=not progress,
-                                        leave=False)):
-            try:
-                wave = load_audio(path, target_sr=sample_rate, max_duration_sec=None)
-            except AudioError as exc:
-                raise AudioError(f"{split} manifest {df.attrs.get('manifest', '')} row {row + 2}: {exc}") from exc
-            durations.append(len(wave) / sample_rate)
-        df["duration_sec"] = durations
 
 
 class ClipDataset:

@@ -20,10 +20,10 @@ import torch
 
 from ser_helpers import __version__
 from ser_helpers.acoustic.config import ADAPT_DEFAULTS, TrainConfig
-from ser_helpers.acoustic.data import (ClipDataset, EpochBatchSampler, check_audio_files, collate_clips, load_split,
-                                       parse_key_values)
+from ser_helpers.acoustic.data import ClipDataset, EpochBatchSampler, collate_clips, load_split, parse_key_values
 from ser_helpers.acoustic.models import PaddingInvariantClassifier, set_trainable, whisper_classifier_from_base
 from ser_helpers.acoustic.views import epoch_tag, make_training_plots, model_card
+from ser_helpers.audio import check_audio_files
 from ser_helpers.common import (LABELS, SERError, atomic_dir, check_splits, count_parameters, label_map,
                                 resolve_device, set_seed, write_json_atomic, write_text_atomic)
 from ser_helpers.inference import is_whisper, load_pretrained
@@ -209,14 +209,14 @@ def _load_frames(manifests: dict, labels: list[str], cfg: TrainConfig):
         parse_key_values(cfg.source_language_map, "--source-language-map", str)
     frames = {split: load_split(src, labels, sw_map, sl_map, split) for split, src in manifests.items()
               if src or split != "test"}
-    for split, df in frames.items():
-        df.attrs["manifest"] = str(manifests[split])
     split_check = check_splits(frames, cfg.allow_split_overlap, {k: str(v) for k, v in manifests.items()})
     if sw_map:
         unknown = sorted(set(sw_map) - set(frames["train"]["source_dataset"]))
         if unknown:
             warnings.warn(f"--source-weight-map keys {unknown} match no training row's source_dataset", stacklevel=3)
-    check_audio_files(frames, cfg.sample_rate, progress=cfg.progress)
+    for split, df in frames.items():  # durations of the decoded clips, for length-grouped batches
+        df["duration_sec"] = check_audio_files(df["path"], f"{split} manifest {manifests[split]}", cfg.sample_rate,
+                                               cfg.progress)
     return frames, split_check, (sw_map, sl_map)
 
 
@@ -428,7 +428,7 @@ def _score_test(model, feature_extractor, best_dir: Path, frames: dict, labels: 
     probs = clf.predict_proba(waves, batch_size=max(cfg.batch_size, 8), max_duration_sec=cfg.max_duration_sec,
                               progress=cfg.progress)
     tm = M.classification_metrics(list(tdf["label"]), probs, labels)
-    tm["macro_f1_ci95"] = list(M.bootstrap_ci(list(tdf["label"]), probs, "macro_f1", n_boot=300, seed=cfg.seed,
+    tm["macro_f1_ci95"] = list(M.bootstrap_ci(list(tdf["label"]), probs, "macro_f1", n_bootstrap=300, seed=cfg.seed,
                                               labels=labels))
     tm["majority_baseline"] = {k: v for k, v in M.majority_baseline(
         list(frames["train"]["label"]), list(tdf["label"]), labels).items()

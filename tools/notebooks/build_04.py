@@ -1,7 +1,17 @@
 """Build notebooks/04_evaluate_wav2vec2.ipynb (run from the repo root)."""
 import sys
 sys.path.insert(0, ".")
-from tools.nbbuild import write_notebook
+from tools.nbbuild import config_parameters, write_notebook
+
+from ser_helpers.baseline import BaselineConfig
+from ser_helpers.evaluate import EvaluateConfig
+
+# The parameters cell lists the defaults of EvaluateConfig (then BaselineConfig, for `seed`) as plain literals,
+# generated here from the dataclasses: a default is written once, in ser_helpers/evaluate.py or baseline.py.
+SETTINGS = ["batch_size", "max_duration_sec", "n_bootstrap", "bootstrap_seed", "num_workers", "seed", "device"]
+COMMENTS = {"n_bootstrap": "bootstrap resamples for the 95% intervals (0: none)",
+            "bootstrap_seed": "resampling seed of the model evaluations' intervals",
+            "seed": "the classical baseline's seed (its fit and its intervals)"}
 
 cells = [
 ("md", """
@@ -34,13 +44,7 @@ model_name = "multilingual"
 compare_models = ""
 manifest_name = "multilingual_4class"
 split = "test"
-batch_size = 8
-max_duration_sec = 15.0
-bootstrap = 1000
-num_workers = 0
-seed = 42
-device = "auto"
-'''),
+''' + config_parameters((EvaluateConfig, BaselineConfig), SETTINGS, comments=COMMENTS)),
 ("code", '''
 run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 model_dir = run.audio_best_model(model_name)
@@ -58,10 +62,10 @@ attention mask, so naive zero-padding would change a short clip's prediction whe
 below do not depend on `batch_size` (a unit test checks it). Clips are cut at `max_duration_sec`, as in training.
 """),
 ("code", '''
+eval_config = ser.evaluate.EvaluateConfig.from_params(globals())  # the parameters above that name its fields
 result = ser.evaluate.evaluate_wav2vec2(
-    model_dir, manifest_dir / f"{split}.csv", train_manifest=manifest_dir / "train.csv",
-    batch_size=batch_size, max_duration_sec=max_duration_sec, device=device, bootstrap=bootstrap,
-    num_workers=num_workers, **ser.evaluate.eval_paths(eval_dir, split))
+    model_dir, manifest_dir / f"{split}.csv", train_manifest=manifest_dir / "train.csv", config=eval_config,
+    **ser.evaluate.eval_paths(eval_dir, split))
 '''),
 ("md", """
 ## Other audio models on the same split
@@ -78,9 +82,8 @@ for name in [n.strip() for n in compare_models.split(",") if n.strip()]:
         print(f"{name}: not trained (no {other_dir}); skipped")
         continue
     others[name] = ser.evaluate.evaluate_wav2vec2(
-        other_dir, manifest_dir / f"{split}.csv", train_manifest=manifest_dir / "train.csv",
-        batch_size=batch_size, max_duration_sec=max_duration_sec, device=device, bootstrap=bootstrap,
-        num_workers=num_workers, **ser.evaluate.eval_paths(run.eval_dir(name), split))
+        other_dir, manifest_dir / f"{split}.csv", train_manifest=manifest_dir / "train.csv", config=eval_config,
+        **ser.evaluate.eval_paths(run.eval_dir(name), split))
 sorted(others)
 '''),
 ("md", """
@@ -93,7 +96,7 @@ a run after notebook 03 trained the same baseline) takes seconds.
 ("code", '''
 base = ser.baseline.train_baseline(
     manifest_dir / "train.csv", manifest_dir / "val.csv", manifest_dir / f"{split}.csv", baseline_dir,
-    seed=seed, max_duration_sec=max_duration_sec, bootstrap=bootstrap, num_workers=num_workers)
+    config=ser.baseline.BaselineConfig.from_params(globals()))  # seed, max_duration_sec, n_bootstrap, num_workers
 '''),
 ("md", """
 ## Side by side

@@ -9,6 +9,13 @@ from ser_helpers.fusion import TRAINING_KEYS, FusionConfig
 COMMENTS = {"mode": "fusion, audio_only or text_only", "fusion_arch": "mlp or gated",
             "calibration_mode": "or per_language_temperature, vector_scaling",
             "fit_strategy": "auto, val_cv (fit on held-out val rows) or train (the naive way)"}
+
+
+def params(*names: str, **comments: str) -> str:
+    """`name = default  # comment` lines of FusionConfig fields."""
+    return config_parameters(FusionConfig, names, comments=COMMENTS | comments)
+
+
 SETTINGS = [k for k in TRAINING_KEYS if k not in ("fusion_arch", "compare_fit_strategies")]
 
 write_notebook("notebooks/07_train_late_fusion.ipynb", [
@@ -34,7 +41,7 @@ Equivalent CLI: `ser train-late-fusion --train-features ... --val-features ... -
     ("code", "import ser_helpers as ser\nser.nb_setup()"),
     ("params", f'''run_dir = "outputs/cpu"
 experiment = "fusion_mlp"
-{config_parameters(FusionConfig, ["mode", "fusion_arch", *SETTINGS], comments=COMMENTS)}'''),
+{params("mode", "fusion_arch", *SETTINGS)}'''),
     ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 features_dir = run.features
 out_dir = run.fusion_model(experiment)'''),
@@ -121,8 +128,7 @@ Equivalent CLI: `ser run-fusion-ablation --train-features ... --val-features ...
     ("code", "import ser_helpers as ser\nser.nb_setup()"),
     ("params", f'''run_dir = "outputs/cpu"
 seeds = "42,43,44"
-{config_parameters(FusionConfig, ["fusion_arch", *SETTINGS],
-                   comments=COMMENTS | {"seed": "used only when seeds is empty"})}'''),
+{params("fusion_arch", *SETTINGS, seed="used only when seeds is empty")}'''),
     ("code", '''run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 features_dir = run.features
 out_root = run.ablation'''),
