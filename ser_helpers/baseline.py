@@ -27,7 +27,7 @@ import numpy as np
 from . import audio as audio_mod
 from . import metrics as M
 from .common import (BOOTSTRAP_FLAG, LABELS, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag,
-                     atomic_dir, check_splits, dataclass_from, read_json, read_manifest, set_seed, write_json_atomic)
+                     atomic_dir, StageConfig, check_splits, read_json, read_manifest, set_seed, write_json_atomic)
 
 FEATURE_VERSION = 2
 N_MFCC = 20
@@ -45,7 +45,7 @@ def c_values(text: str) -> tuple[float, ...]:
 
 
 @dataclass
-class BaselineConfig:
+class BaselineConfig(StageConfig):
     """Settings of one `train_baseline` run, each default written once, here: the `ser train-baseline` flags are
     generated from these fields (`common.add_dataclass_flags`), and notebook 04 (04_evaluate_wav2vec2.ipynb) builds
     one with `BaselineConfig.from_params(globals())`. Manifests and the output dir are arguments of the call."""
@@ -60,10 +60,6 @@ class BaselineConfig:
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
     labels: tuple = field(default=tuple(LABELS), metadata={"cli": False})
 
-    @classmethod
-    def from_params(cls, params, **overrides) -> "BaselineConfig":
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
 
 
 def feature_names(n_mfcc: int = N_MFCC) -> list[str]:

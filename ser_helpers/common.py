@@ -231,7 +231,8 @@ def dataclass_from(cls, params, **overrides):
 
 
 class StageConfig:
-    """What every stage config dataclass (TrainConfig, FeaturesConfig, FusionConfig) can do: come from a notebook's
+    """What every stage config dataclass (TrainConfig, EvaluateConfig, BaselineConfig, TextEmotionConfig, FeaturesConfig,
+    FusionConfig) can do: come from a notebook's
     parameters or a CLI's flags in one call."""
 
     @classmethod

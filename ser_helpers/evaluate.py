@@ -24,7 +24,7 @@ from . import audio as audio_mod
 from . import metrics as M
 from .audio import check_audio_files
 from .common import (BOOTSTRAP_FLAG, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag, check_splits,
-                     dataclass_from, display_name, read_json, read_manifest, write_csv_atomic, write_json_atomic)
+                     StageConfig, display_name, read_json, read_manifest, write_csv_atomic, write_json_atomic)
 from .metrics import (BREAKDOWN_COLUMNS, compute_metrics, group_metrics, label_ids,  # noqa: F401 (evaluate.*)
                       majority_metrics)
 
@@ -35,7 +35,7 @@ LOAD_CHUNK = 512
 
 # ----------------------------------------------------------------------------- settings
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(StageConfig):
     """Settings of one `evaluate_wav2vec2` run, each default written once, here: the `ser evaluate-wav2vec2` flags
     are generated from these fields (`common.add_dataclass_flags`), and notebook 04 (04_evaluate_wav2vec2.ipynb)
     builds one with `EvaluateConfig.from_params(globals())`. The model, the manifest and the output files are
@@ -50,10 +50,6 @@ class EvaluateConfig:
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
     progress: bool = field(default=True, metadata={"cli": False})
 
-    @classmethod
-    def from_params(cls, params, **overrides) -> "EvaluateConfig":
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
 
 
 #: the EvaluateConfig flags that come before the output flags in `ser evaluate-wav2vec2 --help` (the contract's order)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..common import dataclass_from
+from ..common import StageConfig
 
 LANGUAGE_FILTERS = ("zh", "en", "all")
 
 
 @dataclass
-class TextEmotionConfig:
+class TextEmotionConfig(StageConfig):
     """Settings of one `train_text_emotion` run, each default written once, here: the `ser train-text-emotion`
     flags are generated from these fields (`common.add_dataclass_flags`). The feature CSVs and the output dir are
     arguments of the call, not settings."""
@@ -34,7 +34,3 @@ class TextEmotionConfig:
     disable_class_weighted_loss: bool = False
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
 
-    @classmethod
-    def from_params(cls, params, **overrides) -> "TextEmotionConfig":
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
