@@ -86,7 +86,7 @@ def test_asr_transcribe_works_by_default_without_a_fusion_dir(audio_model, clip)
 
 
 def test_asr_transcribe_is_503_when_no_recogniser_is_installed(audio_model, clip, monkeypatch):
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: False)
     service = svc.SERService(svc.ServiceSettings(model_dir=str(audio_model)), models={}, device="cpu")
     with pytest.raises(svc.RequestError, match="faster-whisper is not installed") as info:
         service.transcribe(wav_bytes(clip))

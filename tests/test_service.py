@@ -511,7 +511,7 @@ def test_oracle_asr_is_not_offered_as_a_service(models, monkeypatch):
                              fusion=OracleFusion())
     assert service.transcribe(wav_bytes(speechlike(1.0)))["asrModel"] == "tiny.en"  # the bundled model serves
     from ser_helpers import asr
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)  # no recogniser installed: a clear 503
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: False)  # no recogniser installed: a clear 503
     with pytest.raises(svc.RequestError, match="ORACLE") as info:
         service.transcribe(wav_bytes(speechlike(1.0)))
     assert info.value.status == 503

@@ -163,7 +163,7 @@ class SERService:
         """Why /asr/transcribe cannot work (None when a real recogniser is available)."""
         if self._fusion_recogniser() is not None:
             return None
-        from ..asr import faster_whisper_available
+        from ..asr.factory import faster_whisper_available
         from ..weights import MISSING_MESSAGE, bundled_available
         if not faster_whisper_available():
             return ("no ASR is configured: faster-whisper is not installed (pip package 'faster-whisper') and the "
