@@ -21,7 +21,6 @@ import argparse
 import io
 import json
 import re
-import socket
 import sys
 import tempfile
 import threading
@@ -84,38 +83,8 @@ def flac_655k_599s(cache: Path) -> bytes:
 def chunked_upload(host: str, port: int, total_mb: int, timeout: float = 60.0) -> tuple[int | None, str, int]:
     """POST a multipart body of `total_mb` MB with Transfer-Encoding: chunked on a raw socket; stop when the
     server answers. Returns (status, detail, bytes sent)."""
-    import select
-    boundary = "soakboundary"
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sent = 0
-    try:
-        sock.sendall((f"POST /ser/analyze HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; "
-                      f"boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n").encode())
-        first = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n"
-                 f"Content-Type: audio/wav\r\n\r\n").encode()
-        sock.sendall(b"%x\r\n" % len(first) + first + b"\r\n")
-        block = b"\0" * (256 * 1024)
-        for _ in range(total_mb * 4):
-            if select.select([sock], [], [], 0)[0]:
-                break
-            try:
-                sock.sendall(b"%x\r\n" % len(block) + block + b"\r\n")
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                break
-            sent += len(block)
-        data = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        sock.close()
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
-    body = data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+    status, body, sent = service.client.chunked_upload(host, port, total_mb, boundary="soakboundary",
+                                                       timeout=timeout)
     try:
         detail = json.loads(body)["detail"]
     except Exception:  # noqa: BLE001

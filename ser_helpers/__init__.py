@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "common", "audio", "metrics", "plots", "layout", "synth", "manifest", "acoustic", "inference",
     "baseline", "evaluate", "service", "asr", "text", "features", "fusion", "ablation",
-    "selection", "predictor", "demo", "report", "pipeline", "nb", "cli", "references", "weights", "hub", "dryrun",
-    "corpus",
+    "selection", "predictor", "demo", "report", "pipeline", "pipeline_cli", "nb", "cli", "references", "weights",
+    "hub", "dryrun", "corpus",
 }
 
 

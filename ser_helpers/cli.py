@@ -12,7 +12,7 @@ from .common import SERError
 # Modules that contribute subcommands (in help order). A module missing here is simply absent.
 CLI_MODULES = [
     "synth", "manifest", "acoustic", "evaluate", "baseline", "inference", "service", "features", "text",
-    "fusion", "ablation", "selection", "demo", "report", "dryrun",
+    "fusion", "ablation", "selection", "demo", "report", "pipeline_cli",
 ]
 
 

@@ -679,32 +679,6 @@ def verify_hub(ids=None) -> list[str]:
     return diffs
 
 
-# ----------------------------------------------------------------------------- the `ser pipeline` command
-# It lives here, not in pipeline.py, because `--dry-run` needs both this module and the runner, and pipeline.py
-# must not import a later module.
-def _cmd_pipeline(args) -> int:
-    if args.dry_run:  # the profile on CPU with random-init stand-ins of its models
-        run_dry_run(args.profile, run_dir=args.run_dir, quiet=args.quiet)
-        return 0
-    only = [s.strip() for s in (args.only or "").split(",") if s.strip()] or None
-    from .pipeline import run_pipeline
-    run_pipeline(args.profile, only=only, from_=args.from_, run_dir=args.run_dir, quiet=args.quiet)
-    return 0
-
-
-def register_cli(sub) -> None:
-    p = sub.add_parser("pipeline", help="run a profile's notebooks in order with papermill")
-    p.add_argument("--profile", required=True, help="configs/<name>.yaml")
-    p.add_argument("--only", default="", help="comma list of stage names / notebook prefixes to run")
-    p.add_argument("--from", dest="from_", default=None, help="start at this stage (name or notebook prefix)")
-    p.add_argument("--run-dir", default=None, help="override outputs/<run_name>")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--dry-run", action="store_true",
-                   help="run every stage offline at real model size on a small generated corpus (stand-in models "
-                        "from configs/hub_configs, a few steps); writes {run_dir}/dryrun_stages.md")
-    p.set_defaults(func=_cmd_pipeline)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ser_helpers.dryrun", description=__doc__.split("\n")[0])
     p.add_argument("--profile", default="configs/gpu_iemocap.yaml")

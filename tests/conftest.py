@@ -2,6 +2,8 @@
 
 Set SER_SMOKE_RUN_DIR to an existing finished smoke run to reuse it (development only).
 
+`make_fusion_dir`: trains a real late-fusion dir on made-up feature rows (the service tests, with and without ASR).
+
 The quick suite, `pytest -m "not slow"` (`make quick`), leaves out every test marked `slow`: the notebook runs
 (any test using `smoke_run` is marked here), the synthetic corpus build, the browser test, training runs and
 long-lived servers.
@@ -70,3 +72,34 @@ def sine_clip():
     """A 1 s 220 Hz tone at 16 kHz (float32), for tests that need any real-looking audio."""
     t = np.arange(16000) / 16000.0
     return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+#: the fusion feature columns of the service tests' fusion dirs (audio, text length, text4 head, language)
+FUSION_FEATURES = ["audio_prob_ang", "audio_prob_hap", "audio_prob_neu", "audio_prob_sad", "audio_confidence",
+                   "audio_entropy", "text_length_norm", "text4_prob_ang", "text4_prob_hap", "text4_prob_neu",
+                   "text4_prob_sad", "text4_confidence", "text4_entropy", "text4_ready", "lang_is_zh"]
+
+
+@pytest.fixture(scope="session")
+def make_fusion_dir(tmp_path_factory):
+    """`make_fusion_dir(name, audio_model, asr)` -> a real train-late-fusion dir (`fusion_best`) on made-up
+    feature rows, whose components name `audio_model` for both languages and `asr` as the features' ASR
+    (components["asr"])."""
+    def make(name: str, audio_model: Path, asr: dict) -> Path:
+        import json
+
+        from fusion_data import make_synthetic_features
+        from ser_helpers import fusion
+        base = tmp_path_factory.mktemp(name)
+        feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
+        summary = json.loads(feats["summary"].read_text())
+        summary["feature_columns"]["fusion"] = FUSION_FEATURES
+        summary["components"] = {"audio_models": {"en": str(audio_model), "zh": str(audio_model)},
+                                 "default_language": "en", "audio_device": "cpu", "text_device": "cpu",
+                                 "asr": asr, "text_models": {"en": None, "zh": None}, "text4_head": None}
+        feats["summary"].write_text(json.dumps(summary))
+        res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], base / "fusion_best", epochs=5,
+                                       device="cpu", make_plots=False, compare_fit_strategies=False, n_bootstrap=20,
+                                       min_language_samples=10)
+        return Path(res.output_dir)
+    return make

@@ -4,28 +4,15 @@ and fuses, the predictor and the demo fill the transcript. Speech is spoken here
 from __future__ import annotations
 
 import io
-import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
 from ser_helpers import asr
 from ser_helpers import service as svc
+from ser_helpers.service.client import wav_bytes
 
 from test_asr_whisper import SENTENCES, _speak  # noqa: E402  (tests/ is on sys.path under pytest)
-from fusion_data import make_synthetic_features  # noqa: E402
-
-FUSION_FEATURES = ["audio_prob_ang", "audio_prob_hap", "audio_prob_neu", "audio_prob_sad", "audio_confidence",
-                   "audio_entropy", "text_length_norm", "text4_prob_ang", "text4_prob_hap", "text4_prob_neu",
-                   "text4_prob_sad", "text4_confidence", "text4_entropy", "text4_ready", "lang_is_zh"]
-
-
-def wav_bytes(x: np.ndarray, sr: int = 16000) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, x, sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +29,10 @@ def audio_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def reference_fusion_dir(tmp_path_factory, audio_model):
+def reference_fusion_dir(make_fusion_dir, audio_model):
     """A fusion dir whose features used the corpus's reference (ORACLE) transcripts, as the cpu profile's."""
-    from ser_helpers import fusion
-    base = tmp_path_factory.mktemp("ref_fusion")
-    feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
-    summary = json.loads(feats["summary"].read_text())
-    summary["feature_columns"]["fusion"] = FUSION_FEATURES
-    summary["components"] = {"audio_models": {"en": str(audio_model), "zh": str(audio_model)},
-                             "default_language": "en", "audio_device": "cpu", "text_device": "cpu",
-                             "asr": {"backend": "reference", "model": "manifest:transcript", "oracle": True},
-                             "text_models": {"en": None, "zh": None}, "text4_head": None}
-    feats["summary"].write_text(json.dumps(summary))
-    res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], base / "fusion_best", epochs=5,
-                                   device="cpu", make_plots=False, compare_fit_strategies=False, n_bootstrap=20,
-                                   min_language_samples=10)
-    return Path(res.output_dir)
+    return make_fusion_dir("ref_fusion", audio_model, {"backend": "reference", "model": "manifest:transcript",
+                                                       "oracle": True})
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +61,7 @@ def test_asr_transcribe_works_by_default_without_a_fusion_dir(audio_model, clip)
 
 
 def test_asr_transcribe_is_503_when_no_recogniser_is_installed(audio_model, clip, monkeypatch):
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: False)
     service = svc.SERService(svc.ServiceSettings(model_dir=str(audio_model)), models={}, device="cpu")
     with pytest.raises(svc.RequestError, match="faster-whisper is not installed") as info:
         service.transcribe(wav_bytes(clip))

@@ -132,8 +132,8 @@ def test_only_cache_misses_are_recognised_and_packed(tmp_path, tiny_en, speech):
 
 # ----------------------------------------------------------------------------- fallback and routing
 def test_without_the_wheel_tiny_en_falls_back_to_reference_and_says_so(monkeypatch):
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)
-    monkeypatch.setattr(asr, "_missing_wheel_warned", False)
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: False)
+    monkeypatch.setattr(asr.factory, "_missing_wheel_warned", False)
     with pytest.warns(UserWarning, match="faster-whisper is not installed"):
         tr = asr.get_transcriber("whisper", "tiny.en")
     assert tr.backend == "reference" and tr.oracle
@@ -141,7 +141,7 @@ def test_without_the_wheel_tiny_en_falls_back_to_reference_and_says_so(monkeypat
         warnings.simplefilter("error")  # said once
         assert asr.get_transcriber("whisper", "tiny.en").oracle
 
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: True)
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: True)
     monkeypatch.setattr(weights, "bundled_available", lambda: False)
     monkeypatch.setattr(weights, "bundled_whisper_dir", lambda required=False: None)
     assert asr.get_transcriber("whisper", "tiny.en").oracle

@@ -15,8 +15,6 @@ import io
 import json
 import math
 import re
-import select
-import socket
 import struct
 import threading
 import time
@@ -30,6 +28,7 @@ import soundfile as sf
 
 from ser_helpers import service as svc
 from ser_helpers.service import admission
+from ser_helpers.service.client import chunked_upload, raw_request
 from ser_helpers.audio import AudioError
 from test_service import fusion_dir, make_model, models, speechlike, without_latency  # noqa: F401 (fixtures)
 
@@ -95,47 +94,6 @@ def assert_refused(r: httpx.Response, status: int, *words: str) -> str:
     return text
 
 
-def raw_request(host: str, port: int, head: bytes, body_parts, timeout: float = 30.0):
-    """Send `head` then the parts of the body on a raw socket; stop sending when the server answers.
-    Returns (status, body text, bytes of body sent)."""
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sent = 0
-    try:
-        sock.sendall(head)
-        for part in body_parts:
-            if select.select([sock], [], [], 0)[0]:
-                break  # the server answered (and may close): stop sending
-            try:
-                sock.sendall(part)
-            except (BrokenPipeError, ConnectionResetError, socket.timeout):
-                break
-            sent += len(part)
-        data = b""
-        sock.settimeout(timeout)
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            data += chunk
-            if b"\r\n\r\n" in data:
-                head_part, _, rest = data.partition(b"\r\n\r\n")
-                m = re.search(rb"content-length: *(\d+)", head_part, re.I)
-                if m and len(rest) >= int(m.group(1)):
-                    break
-    finally:
-        sock.close()
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
-    return status, data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace"), sent
-
-
-def multipart_head(boundary: str, filename: str = "big.wav") -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: audio/wav\r\n\r\n").encode()
-
-
 # ----------------------------------------------------------------------------- servers
 def _env(model_dir: Path, tmpdir: Path, **extra) -> dict:
     return {"SER_ENGINE": "hf_wav2vec2", "SER_HF_MODEL_DIR": str(model_dir), "SER_HF_DEVICE": "cpu",
@@ -168,19 +126,7 @@ def good_clip(seconds: float = 2.0, seed: int = 1) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- bodies and transport
 def test_chunked_500mb_upload_refused_after_reading_at_most_26mb(hostile):
-    host, port = hostile.host, hostile.port
-    boundary = "xXhostileXx"
-    head = (f"POST /ser/analyze HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary={boundary}"
-            f"\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
-    block = b"\0" * (256 * 1024)
-
-    def parts():
-        first = multipart_head(boundary)
-        yield b"%x\r\n" % len(first) + first + b"\r\n"
-        for _ in range(500 * 4):  # 500 MB in 256 KB chunks
-            yield b"%x\r\n" % len(block) + block + b"\r\n"
-
-    status, body, sent = raw_request(host, port, head, parts())
+    status, body, sent = chunked_upload(hostile.host, hostile.port, 500, boundary="xXhostileXx")
     assert status == 413, (status, body[:300])
     detail = json.loads(body)["detail"]
     assert "upload limit of 25 MB" in detail

@@ -24,7 +24,6 @@ from ser_helpers import service as svc
 from ser_helpers.audio import load_audio
 from ser_helpers.common import SERError, SERVICE_CODES
 from ser_helpers.metrics import entropy
-from fusion_data import make_synthetic_features
 
 CODES = sorted(SERVICE_CODES.values())
 ROOT = Path(__file__).resolve().parents[1]
@@ -404,32 +403,14 @@ def test_cli_serve_defaults_and_clear_errors(tmp_path):
 
 
 # ----------------------------------------------------------------------------- with fusion (SER_FUSION_DIR)
-FUSION_FEATURES = ["audio_prob_ang", "audio_prob_hap", "audio_prob_neu", "audio_prob_sad", "audio_confidence",
-                   "audio_entropy", "text_length_norm", "text4_prob_ang", "text4_prob_hap", "text4_prob_neu",
-                   "text4_prob_sad", "text4_confidence", "text4_entropy", "text4_ready", "lang_is_zh"]
-
-
 @pytest.fixture(scope="module")
-def fusion_dir(tmp_path_factory, models):
+def fusion_dir(make_fusion_dir, models, tmp_path_factory):
     """A real train-late-fusion dir on made-up feature rows whose components name model a and a tiny
     random Whisper checkpoint (a real ASR code path; its words are nonsense)."""
-    import json
-    from ser_helpers import asr, fusion
-    base = tmp_path_factory.mktemp("service_fusion")
-    feats = make_synthetic_features(base / "features", n_per_speaker=12, seed=3)
-    summary = json.loads(feats["summary"].read_text())
-    summary["feature_columns"]["fusion"] = FUSION_FEATURES
-    whisper = asr.make_tiny_whisper_checkpoint(base / "whisper_tiny.pt", seed=0)
-    summary["components"] = {"audio_models": {"en": str(models["a"]), "zh": str(models["a"])},
-                             "default_language": "en", "audio_device": "cpu", "text_device": "cpu",
-                             "asr": {"backend": "whisper", "model": str(whisper), "oracle": False, "device": "cpu",
-                                     "cpu_threads": 1},
-                             "text_models": {"en": None, "zh": None}, "text4_head": None}
-    feats["summary"].write_text(json.dumps(summary))
-    res = fusion.train_late_fusion(feats["train"], feats["val"], feats["test"], base / "fusion_best", epochs=5,
-                                   device="cpu", make_plots=False, compare_fit_strategies=False, n_bootstrap=20,
-                                   min_language_samples=10)
-    return Path(res.output_dir)
+    from ser_helpers import asr
+    whisper = asr.make_tiny_whisper_checkpoint(tmp_path_factory.mktemp("whisper") / "whisper_tiny.pt", seed=0)
+    return make_fusion_dir("service_fusion", models["a"], {"backend": "whisper", "model": str(whisper), "oracle": False,
+                                                           "device": "cpu", "cpu_threads": 1})
 
 
 @pytest.fixture(scope="module")
@@ -511,7 +492,7 @@ def test_oracle_asr_is_not_offered_as_a_service(models, monkeypatch):
                              fusion=OracleFusion())
     assert service.transcribe(wav_bytes(speechlike(1.0)))["asrModel"] == "tiny.en"  # the bundled model serves
     from ser_helpers import asr
-    monkeypatch.setattr(asr, "faster_whisper_available", lambda: False)  # no recogniser installed: a clear 503
+    monkeypatch.setattr(asr.factory, "faster_whisper_available", lambda: False)  # no recogniser installed: a clear 503
     with pytest.raises(svc.RequestError, match="ORACLE") as info:
         service.transcribe(wav_bytes(speechlike(1.0)))
     assert info.value.status == 503

@@ -4,10 +4,14 @@
 One module per job; this package re-exports their public names, so `uvicorn ser_helpers.service:app`,
 `from ser_helpers.service import X` and `ser.service.X` work as before the split:
 
-* `settings`  ServiceSettings (the SER_* environment), limits and defaults, the contract's label codes
+* `settings`  ServiceSettings, AdmissionSettings (the SER_* environment), limits and defaults, the contract's label codes
 * `models`    loading the audio classifiers (one lock per model)
-* `requests`  segmentation and form-field parsing/validation
-* `admission` admission control: body/queue/deadline limits, bounded decoding, clear 4xx answers
+* `errors`    RequestError and the clear 4xx answers (echo, ensure_finite)
+* `requests`  segmentation, form-field parsing/validation, the bounds on a request's shape
+* `admission` admission control, the flow: body/queue/deadline limits, disconnect watching (AdmissionMiddleware)
+* `tickets`   a request's deadline and cancel flag in the worker (checkpoint, predict_in_chunks)
+* `probing`   refusing audio from its header alone, before decoding and before the queue
+* `decoding`  bounded, block-wise decoding of uploads within one decode budget
 * `app`       SERService (the request logic), create_app (the FastAPI routes), `app`, serve
 * `process`   the service as a loopback subprocess (ServerProcess, start_server, free_port)
 * `client`    a small HTTP client (post_clip, post_raw, get_json, wav_bytes)
@@ -20,7 +24,7 @@ of the same name as a package attribute: import from it by name (`from ser_helpe
 from __future__ import annotations
 
 from ser_helpers.service import admission
-from ser_helpers.service.admission import RequestError, echo
+from ser_helpers.service.errors import RequestError, echo
 from ser_helpers.service.app import SERService, app, create_app, logger, serve
 from ser_helpers.service.cli import _cli_serve, register_cli
 from ser_helpers.service.client import get_json, post_clip, post_raw, wav_bytes

@@ -39,11 +39,14 @@ from starlette.concurrency import run_in_threadpool
 from ..common import LABELS, SAMPLE_RATE, SERVICE_CODES, SERError, resolve_device
 from ..metrics import entropy
 from . import admission
-from .admission import RequestError, echo
+from .decoding import decode_upload
+from .errors import RequestError, echo, ensure_finite, is_finite_tree
 from .models import LoadedModel, _check_model_dir, _model_name, _torch_threads, load_classifier
-from .requests import count_segments, parse_language_hint, parse_segmentation, parse_text_features, segment_bounds
+from .requests import (check_analysed, check_form, count_segments, parse_language_hint, parse_segmentation,
+                       parse_text_features, segment_bounds)
 from .settings import (DEFAULT_OVERLAP_MS, DEFAULT_SEGMENT_MS, MAX_SEGMENTS, MIN_AUDIO_SEC, SWITCH_INTERVAL_S,
-                       TEXT_FEATURE_FIELDS, ServiceSettings, _codes_to_service, _top)
+                       TEXT_FEATURE_FIELDS, AdmissionSettings, ServiceSettings, _codes_to_service, _top)
+from .tickets import checkpoint, predict_in_chunks
 
 # ----------------------------------------------------------------------------- the service core
 logger = logging.getLogger("ser_helpers.service")
@@ -163,7 +166,7 @@ class SERService:
         """Why /asr/transcribe cannot work (None when a real recogniser is available)."""
         if self._fusion_recogniser() is not None:
             return None
-        from ..asr import faster_whisper_available
+        from ..asr.factory import faster_whisper_available
         from ..weights import MISSING_MESSAGE, bundled_available
         if not faster_whisper_available():
             return ("no ASR is configured: faster-whisper is not installed (pip package 'faster-whisper') and the "
@@ -208,7 +211,7 @@ class SERService:
             raise RequestError(413, f"{name}: {len(data) / 1048576:.1f} MB is over the upload limit of "
                                     f"{self.settings.max_upload_mb:g} MB")
         # header first (rate, channels, length), then block-wise decoding within the decode budget
-        return admission.decode_upload(data, name=name, max_duration_sec=self.settings.max_duration_sec,
+        return decode_upload(data, name=name, max_duration_sec=self.settings.max_duration_sec,
                                        min_duration_sec=MIN_AUDIO_SEC)
 
     # -- /ser/analyze
@@ -227,8 +230,8 @@ class SERService:
         route = self.route(hint)
         model = self.models[route]
         bounds = segment_bounds(audio.size, seg_ms, ovl_ms)
-        admission.check_analysed(bounds, audio.size, seg_ms, ovl_ms)
-        probs = admission.predict_in_chunks(model.predict, [audio[a:b] for a, b in bounds])
+        check_analysed(bounds, audio.size, seg_ms, ovl_ms)
+        probs = predict_in_chunks(model.predict, [audio[a:b] for a, b in bounds])
         labels = list(model.classifier.labels)
         segments = []
         for (a, b), p in zip(bounds, probs):
@@ -244,8 +247,8 @@ class SERService:
             "scores": overall_scores, "segmentCount": len(segments),
             "probs": {code: float(p) for code, p in zip(labels, pooled)},
         }
-        admission.ensure_finite({"segments": segments, "audioSummary": audio_summary}, "audio model's answer")
-        admission.checkpoint()
+        ensure_finite({"segments": segments, "audioSummary": audio_summary}, "audio model's answer")
+        checkpoint()
         fusion = self._fusion(audio, route, hint, labels, pooled, text_features)
         duration_ms = int(round(audio.size * 1000 / SAMPLE_RATE))
         return {
@@ -294,7 +297,7 @@ class SERService:
             "asrBackend": asr.get("backend"),
             "transcriptsOracle": bool(asr.get("oracle", False)),
         }
-        if not admission.is_finite_tree(out):  # e.g. extreme posted text features: no 500, no NaN in JSON
+        if not is_finite_tree(out):  # e.g. extreme posted text features: no 500, no NaN in JSON
             return {"enabled": True, "ready": False, "error": "the fusion model gave non-finite scores for this input"}
         return out
 
@@ -392,7 +395,7 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
         return request.app.state.ser
 
     # body size counted as it arrives, bounded queue (503 + Retry-After), deadlines, dropped work of gone clients
-    app_.add_middleware(admission.AdmissionMiddleware, settings=admission.AdmissionSettings.from_env())
+    app_.add_middleware(admission.AdmissionMiddleware, settings=AdmissionSettings.from_env())
 
     @app_.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
@@ -441,21 +444,21 @@ def create_app(settings: ServiceSettings | None = None, service: SERService | No
                       text4_prob_sad: str | None = Form(None), text4_confidence: str | None = Form(None),
                       text4_entropy: str | None = Form(None), text4_ready: str | None = Form(None)):
         svc = _svc(request)
-        admission.check_form(await request.form(), ("file", "segment_ms", "overlap_ms", "language_hint",
+        check_form(await request.form(), ("file", "segment_ms", "overlap_ms", "language_hint",
                                                      *TEXT_FEATURE_FIELDS))
         data = await _read_upload(file, svc)
         local = locals()
         text_form = {name: local[name] for name in TEXT_FEATURE_FIELDS}
         answer = await run_in_threadpool(svc.analyze, data, file.filename, segment_ms, overlap_ms, language_hint,
                                          text_form)
-        admission.ensure_finite(answer)  # a NaN cannot be sent as JSON: a clear 422, never a 500
+        ensure_finite(answer)  # a NaN cannot be sent as JSON: a clear 422, never a 500
         return answer
 
     @app_.post("/asr/transcribe")
     async def asr_transcribe(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                              language_hint: str | None = Form(None)):
         svc = _svc(request)
-        admission.check_form(await request.form(), ("file", "language", "language_hint"))
+        check_form(await request.form(), ("file", "language", "language_hint"))
         data = await _read_upload(file, svc)
         return await run_in_threadpool(svc.transcribe, data, file.filename, language or language_hint)
 

@@ -1,16 +1,19 @@
-"""Request parsing and validation: segmentation, form fields, language hints, text features.
+"""Request parsing and validation: segmentation, form fields, language hints, text features, and the bounds on
+the shape of a request (a form field sent once, segments that analyse at most ANALYSED_FACTOR x the clip).
 
 Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..common import SAMPLE_RATE
-from .admission import RequestError, echo
+from .errors import RequestError, echo
 from .settings import (_UNIT_INTERVAL_FIELDS, DEFAULT_OVERLAP_MS, DEFAULT_SEGMENT_MS, LANGUAGE_ALIASES, MAX_ENTROPY4,
                        MAX_SEGMENT_MS, MIN_SEGMENT_MS, MIN_TAIL_MS, NO_HINT, TEXT_FEATURE_FIELDS)
+
+ANALYSED_FACTOR = 2.0            # sum of segment lengths <= this x the clip (one segment always allowed)
 
 
 def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:
@@ -119,3 +122,23 @@ def parse_text_features(form: Mapping[str, Any]) -> dict[str, float]:
             for g in group:
                 feats[g] = feats[g] / total
     return feats
+
+
+def check_analysed(bounds: Iterable[tuple[int, int]], n_samples: int, segment_ms: int, overlap_ms: int,
+                   sr: int = SAMPLE_RATE) -> None:
+    """400 when the segments would make the model hear more than ANALYSED_FACTOR x the clip."""
+    analysed = sum(b - a for a, b in bounds)
+    seg = int(round(segment_ms * sr / 1000))
+    allowed = max(ANALYSED_FACTOR * n_samples, n_samples + seg)
+    if analysed > allowed:
+        raise RequestError(400, f"segment_ms={segment_ms} with overlap_ms={overlap_ms} analyses "
+                                f"{analysed / sr:.1f} s of audio for a {n_samples / sr:.1f} s clip; the limit is "
+                                f"{ANALYSED_FACTOR:g}x the clip (use overlap_ms <= segment_ms / 2)")
+
+
+def check_form(form, names: Iterable[str]) -> None:
+    """400 when a known form field is sent more than once (which value would count is ambiguous)."""
+    for name in names:
+        values = form.getlist(name) if hasattr(form, "getlist") else []
+        if len(values) > 1:
+            raise RequestError(400, f"form field {name!r} was sent {len(values)} times; send it once")

@@ -1,4 +1,5 @@
-"""Service settings: the SER_* environment, its limits and defaults, the contract's label codes.
+"""Service settings: the SER_* environment (the service's and admission control's), its limits and defaults, the
+contract's label codes.
 
 Taught in notebook 05 (05_serve_ser_api.ipynb).
 """
@@ -12,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..common import LABELS, SERVICE_CODES, SERError
-from . import admission
+from .errors import echo
 
 ENGINES = ("hf_wav2vec2",)
 ROUTINGS = ("single", "language")
@@ -43,7 +44,7 @@ MAX_SEGMENTS = 2000           # bounds the work one request can ask for
 MIN_TAIL_MS = 500             # a trailing piece shorter than this joins the previous segment
 MIN_AUDIO_SEC = 0.1
 BATCH_SIZE = 8
-MULTIPART_OVERHEAD_BYTES = admission.MULTIPART_OVERHEAD_BYTES  # form fields + boundaries allowed on top of the upload limit
+MULTIPART_OVERHEAD_BYTES = 256 * 1024  # form fields + boundaries allowed on top of the upload limit
 MAX_ENTROPY4 = math.log(len(LABELS))   # the largest entropy of a 4-class distribution
 SWITCH_INTERVAL_S = 0.0005    # GIL hand-off interval in the server process (default 0.005)
 
@@ -153,3 +154,36 @@ class ServiceSettings:
     def to_env(self) -> dict[str, str]:
         """The SER_* environment that reproduces these settings (for a subprocess)."""
         return {var: str(getattr(self, name)) for name, var in self.ENV.items()}
+
+
+# ----------------------------------------------------------------------------- admission settings
+def _env_number(env: Mapping[str, str], var: str, default, cast, minimum):
+    raw = env.get(var)
+    if raw is None or str(raw).strip() == "":
+        return default
+    try:
+        value = cast(str(raw).strip())
+    except ValueError:
+        raise SERError(f"{var}={echo(raw)} is not a number") from None
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= minimum):
+        raise SERError(f"{var}={echo(raw)} must be a number >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class AdmissionSettings:
+    """The admission knobs (environment names in brackets)."""
+    workers: int = 2                    # SER_WORKERS: requests processed at once
+    max_queue: int = 8                  # SER_MAX_QUEUE: requests waiting; more -> 503 + Retry-After
+    request_timeout_sec: float = 300.0  # SER_REQUEST_TIMEOUT_SEC: deadline from arrival to answer
+    body_timeout_sec: float = 60.0      # SER_BODY_TIMEOUT_SEC: the upload must arrive within this
+    decode_budget_mb: float = 512.0     # SER_DECODE_BUDGET_MB: decoding memory of all requests together
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "AdmissionSettings":
+        env = os.environ if env is None else env
+        return cls(workers=_env_number(env, "SER_WORKERS", cls.workers, int, 1),
+                   max_queue=_env_number(env, "SER_MAX_QUEUE", cls.max_queue, int, 0),
+                   request_timeout_sec=_env_number(env, "SER_REQUEST_TIMEOUT_SEC", cls.request_timeout_sec, float, 0.1),
+                   body_timeout_sec=_env_number(env, "SER_BODY_TIMEOUT_SEC", cls.body_timeout_sec, float, 1),
+                   decode_budget_mb=_env_number(env, "SER_DECODE_BUDGET_MB", cls.decode_budget_mb, float, 16))
