@@ -68,7 +68,7 @@ def read_split(out, split):
 def iemocap_full(tmp_path_factory):
     root = tmp_path_factory.mktemp("iemocap_full")
     spec = write_iemocap_fixture(root / "raw")
-    res = manifest.prepare_iemocap(raw_dir=root / "raw", output_dir=root / "out", check_audio=False)
+    res = manifest.prepare_iemocap(raw_dir=root / "raw", output_dir=root / "out", skip_audio_check=True)
     return spec, res
 
 
@@ -143,7 +143,7 @@ def test_iemocap_regex_ignores_header_annotators_crlf_latin1(tmp_path):
 def test_iemocap_5class_fru_keeps_frustration(tmp_path):
     write_iemocap_fixture(tmp_path / "raw", counts=SMALL_COUNTS, impro_total=None)
     res = manifest.prepare_iemocap(raw_dir=tmp_path / "raw", output_dir=tmp_path / "out", preset="5class_fru",
-                                   check_audio=False)
+                                   skip_audio_check=True)
     assert res.summary["labels"] == ["ang", "fru", "hap", "neu", "sad"]
     assert sum(res.summary["counts"][s]["fru"] for s in manifest.SPLITS) == 5
     assert "fru" not in res.summary["dropped"]
@@ -199,10 +199,10 @@ def test_iemocap_bad_sessions(iemocap_small):
     tmp, _ = iemocap_small
     with pytest.raises(SERError, match="Session3.*both train and val"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", val_sessions="Session3",
-                                 check_audio=False)
+                                 skip_audio_check=True)
     with pytest.raises(SERError, match="Session6"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", test_sessions="6",
-                                 check_audio=False)
+                                 skip_audio_check=True)
     with pytest.raises(SERError, match="preset"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", preset="7class")
 

@@ -12,14 +12,31 @@ The builder is the notebook's source of truth: `write_notebook` adds a line unde
 names the builder and how to rebuild (`make notebooks`), and `tests/test_notebooks.py` fails when a committed
 notebook differs from what its builder writes. With NBBUILD_OUT_DIR set, notebooks go to that folder instead
 (same file names): that is how the test builds them into a temporary folder.
+
+A stage's parameters cell lists its config dataclass's defaults as plain literals: `config_params` writes those
+lines from the dataclass, so a default is written once, in the config.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
 import nbformat
+
+
+def config_params(config_cls, names, overrides: dict | None = None, comments: dict | None = None) -> str:
+    """`name = value  # comment` lines for these fields of `config_cls`: the notebook's override where it has one,
+    else the field's default (the notebook passes them back with `config_cls.from_params(globals())`)."""
+    overrides, comments = overrides or {}, comments or {}
+    lines = []
+    for name in names:
+        value = overrides.get(name, getattr(config_cls, name))
+        note = comments.get(name)
+        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
+                     + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
 
 
 def provenance(builder: str) -> str:
