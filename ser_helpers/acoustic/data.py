@@ -56,7 +56,7 @@ def check_audio_files(frames: dict, sample_rate: int, progress: bool = True) -> 
         for row, path in enumerate(tqdm(df["path"], desc=f"check {split} audio", disable=not progress,
                                         leave=False)):
             try:
-                wave = load_audio(path, target_sr=sample_rate, max_duration_sec=None)
+                wave = load_audio(path, sample_rate=sample_rate, max_duration_sec=None)
             except AudioError as exc:
                 raise AudioError(f"{split} manifest {df.attrs.get('manifest', '')} row {row + 2}: {exc}") from exc
             durations.append(len(wave) / sample_rate)
@@ -88,7 +88,7 @@ class ClipDataset:
 
         from ..audio import load_audio
         index, epoch = item if isinstance(item, tuple) else (int(item), 0)
-        wave = load_audio(self.paths[index], target_sr=self.sample_rate, max_duration_sec=None)
+        wave = load_audio(self.paths[index], sample_rate=self.sample_rate, max_duration_sec=None)
         if self.max_samples and len(wave) > self.max_samples:
             start = 0
             if self.train:

@@ -316,9 +316,9 @@ def tame_peak(y: np.ndarray) -> np.ndarray:
 
 
 def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | None = 600.0,
-                  min_duration_sec: float = 0.0, target_sr: int = SAMPLE_RATE, silence_peak: float = 1e-4,
+                  min_duration_sec: float = 0.0, sample_rate: int = SAMPLE_RATE, silence_peak: float = 1e-4,
                   budget: DecodeBudget | None = None) -> np.ndarray:
-    """Upload bytes -> mono float32 at `target_sr`, refusing from the header what can be refused there and
+    """Upload bytes -> mono float32 at `sample_rate`, refusing from the header what can be refused there and
     decoding block by block (memory bounded by the output); RequestError 400/413 naming `name` otherwise.
 
     For a 16 kHz file the samples equal `audio.decode_audio`'s; other rates go through the same soxr HQ
@@ -335,17 +335,18 @@ def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | N
     with f:
         h = probe(f)
         check_header(h, name, max_duration_sec)
-        sr, ch = h.samplerate, h.channels
-        max_frames = None if max_duration_sec is None else int(math.floor(max_duration_sec * sr)) + 1
+        file_rate, ch = h.samplerate, h.channels
+        max_frames = None if max_duration_sec is None else int(math.floor(max_duration_sec * file_rate)) + 1
         expect = h.frames if h.frames is not None else max_frames
         if expect is None:
-            expect = int(600 * sr)
+            expect = int(600 * file_rate)
         wide = h.subtype in ("FLOAT", "DOUBLE")   # float files can be arbitrarily loud: work in float64
         dtype = "float64" if wide else "float32"
-        out_bytes = int(expect * target_sr / sr + 1024) * (8 if wide else 4)
+        out_bytes = int(expect * sample_rate / file_rate + 1024) * (8 if wide else 4)
         block = max(1024, BLOCK_SAMPLES // ch)
         need = 2 * out_bytes + block * ch * (8 if wide else 4) * 3
-        stream = None if sr == target_sr else soxr.ResampleStream(sr, target_sr, 1, dtype=dtype, quality="HQ")
+        stream = (None if file_rate == sample_rate
+                  else soxr.ResampleStream(file_rate, sample_rate, 1, dtype=dtype, quality="HQ"))
         with (budget or _budget).reserve(need, name):
             parts: list[np.ndarray] = []
             total = 0
@@ -375,7 +376,7 @@ def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | N
         raise RequestError(400, f"{name}: audio is empty (zero samples)")
     if not np.isfinite(y).all():
         raise RequestError(400, f"{name}: sample values are too large to process")
-    dur = total / float(sr)
+    dur = total / float(file_rate)
     if dur < min_duration_sec:
         raise RequestError(400, f"{name}: audio is {dur:.3f} s long, under the minimum of {min_duration_sec:g} s")
     y = tame_peak(y)
@@ -386,15 +387,15 @@ def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | N
 
 # ----------------------------------------------------------------------------- bounded work per request
 def check_analysed(bounds: Iterable[tuple[int, int]], n_samples: int, segment_ms: int, overlap_ms: int,
-                   sr: int = SAMPLE_RATE) -> None:
+                   sample_rate: int = SAMPLE_RATE) -> None:
     """400 when the segments would make the model hear more than ANALYSED_FACTOR x the clip."""
     analysed = sum(b - a for a, b in bounds)
-    seg = int(round(segment_ms * sr / 1000))
+    seg = int(round(segment_ms * sample_rate / 1000))
     allowed = max(ANALYSED_FACTOR * n_samples, n_samples + seg)
     if analysed > allowed:
         raise RequestError(400, f"segment_ms={segment_ms} with overlap_ms={overlap_ms} analyses "
-                                f"{analysed / sr:.1f} s of audio for a {n_samples / sr:.1f} s clip; the limit is "
-                                f"{ANALYSED_FACTOR:g}x the clip (use overlap_ms <= segment_ms / 2)")
+                                f"{analysed / sample_rate:.1f} s of audio for a {n_samples / sample_rate:.1f} s clip; "
+                                f"the limit is {ANALYSED_FACTOR:g}x the clip (use overlap_ms <= segment_ms / 2)")
 
 
 def check_form(form, names: Iterable[str]) -> None:

@@ -13,11 +13,17 @@ from .settings import (_UNIT_INTERVAL_FIELDS, DEFAULT_OVERLAP_MS, DEFAULT_SEGMEN
                        MAX_SEGMENT_MS, MIN_SEGMENT_MS, MIN_TAIL_MS, NO_HINT, TEXT_FEATURE_FIELDS)
 
 
-def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+def _window(segment_ms: int, overlap_ms: int, sample_rate: int) -> tuple[int, int]:
+    """(window length, step) in samples."""
+    seg = max(1, int(round(segment_ms * sample_rate / 1000)))
+    return seg, max(1, seg - int(round(overlap_ms * sample_rate / 1000)))
+
+
+def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int,
+                   sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
     """Cut [0, n) into windows of segment_ms with overlap_ms overlap; a tail under MIN_TAIL_MS joins the last one."""
-    seg = max(1, int(round(segment_ms * sr / 1000)))
-    step = max(1, seg - int(round(overlap_ms * sr / 1000)))
-    min_tail = int(MIN_TAIL_MS * sr / 1000)
+    seg, step = _window(segment_ms, overlap_ms, sample_rate)
+    min_tail = int(MIN_TAIL_MS * sample_rate / 1000)
     bounds: list[tuple[int, int]] = []
     start = 0
     while True:
@@ -34,9 +40,8 @@ def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = S
     return bounds
 
 
-def count_segments(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> int:
-    seg = max(1, int(round(segment_ms * sr / 1000)))
-    step = max(1, seg - int(round(overlap_ms * sr / 1000)))
+def count_segments(n_samples: int, segment_ms: int, overlap_ms: int, sample_rate: int = SAMPLE_RATE) -> int:
+    seg, step = _window(segment_ms, overlap_ms, sample_rate)
     return 1 + max(0, math.ceil((n_samples - seg) / step))
 
 
