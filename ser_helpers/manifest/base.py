@@ -60,6 +60,16 @@ class ManifestConfig:
         return replace(config or cls(), **settings)
 
 
+def _raw_corpus_dir(raw_dir, preset: str, presets: dict, corpus: str) -> Path:
+    """`raw_dir` as a Path, once the preset is known to be one of `presets` and the folder to exist."""
+    if preset not in presets:
+        raise SERError(f"--preset {preset!r}: choose one of {sorted(presets)}")
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise SERError(f"{raw_dir}: {corpus} raw dir not found")
+    return raw_dir
+
+
 def _as_list(value) -> list[str]:
     """A comma string or an iterable -> list of stripped non-empty strings."""
     if value is None:

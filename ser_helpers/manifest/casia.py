@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..common import MANIFEST_HEAD, SERError
 from .base import DEFAULT_EXTENSIONS, SPLITS, ManifestConfig, ManifestResult, _as_list, _audio_files, _extensions
-from .base import _is_hidden, read_transcripts_csv
+from .base import _is_hidden, _raw_corpus_dir, read_transcripts_csv
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -43,11 +42,7 @@ def prepare_casia(*, raw_dir, output_dir, config: CasiaConfig | None = None, **s
     The settings are a `CasiaConfig` (`config=`), or its fields as keyword arguments, which also override a given
     config's."""
     cfg = CasiaConfig.resolve(config, settings)
-    if cfg.preset not in CASIA_PRESETS:
-        raise SERError(f"--preset {cfg.preset!r}: choose one of {sorted(CASIA_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: CASIA raw dir not found")
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, CASIA_PRESETS, "CASIA")
     mapping = CASIA_PRESETS[cfg.preset]
     groups = {"train": _as_list(cfg.train_speakers), "val": _as_list(cfg.val_speakers),
               "test": _as_list(cfg.test_speakers)}

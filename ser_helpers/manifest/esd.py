@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import DEFAULT_EXTENSIONS, SPLITS, ManifestConfig, ManifestResult, _audio_files, _extensions
+from .base import (DEFAULT_EXTENSIONS, SPLITS, ManifestConfig, ManifestResult, _audio_files, _extensions,
+                   _raw_corpus_dir)
 from .labels import _LabelResolver
 from .probe import _check_rows_audio
 from .split import _check_ratios, speaker_split
@@ -69,11 +70,7 @@ def prepare_esd(*, raw_dir, output_dir, config: EsdConfig | None = None, **setti
     `allow_unknown_speaker`, which puts them in train (never in val/test).
     """
     cfg = EsdConfig.resolve(config, settings)
-    if cfg.preset not in ESD_PRESETS:
-        raise SERError(f"--preset {cfg.preset!r}: choose one of {sorted(ESD_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: ESD raw dir not found")
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, ESD_PRESETS, "ESD")
     ratios = _check_ratios(cfg.train_ratio, cfg.val_ratio, cfg.test_ratio)
     codes = ESD_PRESETS[cfg.preset]
     exts = _extensions(cfg.extensions)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _is_hidden, _read_text
+from .base import (COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _is_hidden, _raw_corpus_dir,
+                   _read_text)
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -143,11 +144,7 @@ def prepare_iemocap(*, raw_dir, output_dir, config: IemocapConfig | None = None,
     `skip_audio_check=True` durations come from the evaluation timestamps and wavs are not opened.
     """
     cfg = IemocapConfig.resolve(config, settings)
-    if cfg.preset not in IEMOCAP_PRESETS:
-        raise SERError(f"--preset {cfg.preset!r}: choose one of {sorted(IEMOCAP_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: IEMOCAP raw dir not found")
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, IEMOCAP_PRESETS, "IEMOCAP")
     sessions = {"train": cfg.train_sessions, "val": cfg.val_sessions, "test": cfg.test_sessions}
     if cfg.fold is not None:
         folds = iemocap_loso_folds()

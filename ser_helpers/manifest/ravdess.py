@@ -8,10 +8,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _audio_files
+from .base import COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _audio_files, _raw_corpus_dir
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -63,11 +62,7 @@ def prepare_ravdess(*, raw_dir, output_dir, config: RavdessConfig | None = None,
     The settings are a `RavdessConfig` (`config=`), or its fields as keyword arguments, which also override a given
     config's."""
     cfg = RavdessConfig.resolve(config, settings)
-    if cfg.preset not in RAVDESS_PRESETS:
-        raise SERError(f"--preset {cfg.preset!r}: choose one of {sorted(RAVDESS_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: RAVDESS raw dir not found")
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, RAVDESS_PRESETS, "RAVDESS")
     mapping = RAVDESS_PRESETS[cfg.preset]
     groups = {s: _parse_ranges(getattr(cfg, f"{s}_actors"), f"--{s}-actors") for s in SPLITS}
     where = _disjoint(groups, "actor")

@@ -1,8 +1,6 @@
 import sys
 sys.path.insert(0, ".")
-from tools.nbbuild import write_notebook
-
-import json
+from tools.nbbuild import config_params, write_notebook
 
 from ser_helpers.acoustic import TrainConfig
 
@@ -17,17 +15,6 @@ OVERRIDES = {"base_model": "", "epochs": 8, "batch_size": 8, "learning_rate": 5e
 COMMENTS = {"base_model": '"": a random-init wav2vec2 of base_size; "tiny.en": the bundled Whisper encoder',
             "lr_scheduler": "linear, cosine or constant", "train_top_layers": "None: the whole encoder trains",
             "max_steps": "None: the epochs decide"}
-
-
-def params(names, overrides, comments) -> str:
-    """`name = value  # comment` lines: the override if the notebook has one, else TrainConfig's default."""
-    lines = []
-    for name in names:
-        value = overrides.get(name, getattr(TrainConfig, name))
-        note = comments.get(name)
-        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
-                     + (f"  # {note}" if note else ""))
-    return "\n".join(lines)
 
 
 cells = [
@@ -58,7 +45,7 @@ code and the same data give a better model. Notebook 06 then picks the audio bra
 manifest_name = "multilingual_4class"
 model_name = "multilingual"
 base_size = "small"
-""" + params(SETTINGS, OVERRIDES, COMMENTS)),
+""" + config_params(TrainConfig, SETTINGS, OVERRIDES, COMMENTS)),
 ("code", """run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 manifest_dir = run.manifest(manifest_name)
 out_dir = run.audio_model(model_name)"""),

@@ -1,8 +1,6 @@
 import sys
 sys.path.insert(0, ".")
-from tools.nbbuild import write_notebook
-
-import json
+from tools.nbbuild import config_params, write_notebook
 
 from ser_helpers.fusion import TRAINING_KEYS, FusionConfig
 
@@ -15,13 +13,7 @@ COMMENTS = {"mode": "fusion, audio_only or text_only", "fusion_arch": "mlp or ga
 
 def params(*names: str, **comments: str) -> str:
     """`name = default  # comment` lines of FusionConfig fields."""
-    lines = []
-    for name in names:
-        value = getattr(FusionConfig, name)
-        note = comments.get(name, COMMENTS.get(name))
-        lines.append(f"{name} = {json.dumps(value) if isinstance(value, str) else repr(value)}"
-                     + (f"  # {note}" if note else ""))
-    return "\n".join(lines)
+    return config_params(FusionConfig, names, comments=COMMENTS | comments)
 
 
 SETTINGS = [k for k in TRAINING_KEYS if k not in ("fusion_arch", "compare_fit_strategies")]
