@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     df = df[df["language"].fillna("en") == "en"]
     if args.n > 0:
         df = df.head(args.n)
-    audios = [load_audio(p, target_sr=16000) for p in df["path"]]
+    audios = [load_audio(p, sample_rate=16000) for p in df["path"]]
     refs = df["transcript"].fillna("").astype(str).tolist()
     langs = ["en"] * len(audios)
     total_audio = sum(a.size for a in audios) / 16000

@@ -46,20 +46,21 @@ def to_mono_float32(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32)
 
 
-def resample(data: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    if int(orig_sr) == int(target_sr):
+def resample(data: np.ndarray, sample_rate: int, target_sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Audio at `sample_rate` -> float32 at `target_sample_rate` (soxr, high quality)."""
+    if int(sample_rate) == int(target_sample_rate):
         return data.astype(np.float32, copy=False)
-    return soxr.resample(data, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32)
+    return soxr.resample(data, int(sample_rate), int(target_sample_rate), quality="HQ").astype(np.float32)
 
 
-def validate(data: np.ndarray, sr: int, name: str, max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC,
+def validate(data: np.ndarray, sample_rate: int, name: str, max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC,
              min_duration_sec: float = 0.0, allow_silent: bool = False) -> np.ndarray:
     """Check a decoded mono clip; raise AudioError naming `name` and the problem."""
     if data.size == 0:
         raise AudioError(f"{name}: audio is empty (zero samples)")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{name}: audio contains NaN or infinite samples")
-    dur = data.size / float(sr)
+    dur = data.size / float(sample_rate)
     if max_duration_sec is not None and dur > max_duration_sec:
         raise AudioError(f"{name}: audio is {dur:.1f} s long, over the limit of {max_duration_sec:g} s")
     if dur < min_duration_sec:
@@ -69,17 +70,18 @@ def validate(data: np.ndarray, sr: int, name: str, max_duration_sec: float | Non
     return data
 
 
-def prepare_array(data: np.ndarray, sr: int, name: str = "<array>", target_sr: int = SAMPLE_RATE,
+def prepare_array(data: np.ndarray, sample_rate: int, name: str = "<array>", target_sample_rate: int = SAMPLE_RATE,
                   max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
                   allow_silent: bool = False) -> np.ndarray:
-    """Mono + float32 + validate + resample an in-memory clip (e.g. a Gradio microphone recording)."""
-    if sr is None or int(sr) <= 0:
-        raise AudioError(f"{name}: invalid sample rate {sr!r}")
+    """Mono + float32 + validate + resample an in-memory clip at `sample_rate` (e.g. a Gradio microphone
+    recording) to `target_sample_rate`."""
+    if sample_rate is None or int(sample_rate) <= 0:
+        raise AudioError(f"{name}: invalid sample rate {sample_rate!r}")
     mono = to_mono_float32(data)
     if np.all(np.isfinite(mono)):
         mono = tame_peak(mono)
-    validate(mono, int(sr), name, max_duration_sec, min_duration_sec, allow_silent)
-    return resample(mono, int(sr), target_sr)
+    validate(mono, int(sample_rate), name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, int(sample_rate), target_sample_rate)
 
 
 #: libsndfile reports SF_COUNT_MAX frames when the header has no length (a FLAC or wav written to a pipe)
@@ -140,10 +142,11 @@ def tame_peak(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def load_audio(path: str | os.PathLike, target_sr: int = SAMPLE_RATE,
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE,
                max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
                allow_silent: bool = False) -> np.ndarray:
-    """Read any file soundfile reads (wav incl. 8/24-bit and extra RIFF chunks, flac, ogg) as mono float32 at `target_sr`."""
+    """Read any file soundfile reads (wav incl. 8/24-bit and extra RIFF chunks, flac, ogg) as mono float32 at
+    `sample_rate`."""
     path = Path(path)
     name = str(path)
     if not path.exists():
@@ -162,16 +165,17 @@ def load_audio(path: str | os.PathLike, target_sr: int = SAMPLE_RATE,
             raise
         except Exception:  # undecodable: _read reports it
             pass
-    data, sr = _read(str(path), name, max_duration_sec)
+    data, file_rate = _read(str(path), name, max_duration_sec)
     mono = tame_peak(to_mono_float32(data))
-    validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
-    return resample(mono, sr, target_sr)
+    validate(mono, file_rate, name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, file_rate, sample_rate)
 
 
-def decode_audio(data: bytes, name: str = "<upload>", target_sr: int = SAMPLE_RATE,
+def decode_audio(data: bytes, name: str = "<upload>", sample_rate: int = SAMPLE_RATE,
                  max_duration_sec: float | None = DEFAULT_MAX_DURATION_SEC, min_duration_sec: float = 0.0,
                  allow_silent: bool = False) -> np.ndarray:
-    """Like load_audio, for bytes in memory (HTTP uploads). Never touches the filesystem."""
+    """Like load_audio, for bytes in memory (HTTP uploads): mono float32 at `sample_rate`. Never touches the
+    filesystem."""
     if not data:
         raise AudioError(f"{name}: file is empty (0 bytes)")
     if max_duration_sec is not None:
@@ -184,10 +188,10 @@ def decode_audio(data: bytes, name: str = "<upload>", target_sr: int = SAMPLE_RA
             raise
         except Exception:
             pass
-    arr, sr = _read(io.BytesIO(data), name, max_duration_sec)
+    arr, file_rate = _read(io.BytesIO(data), name, max_duration_sec)
     mono = tame_peak(to_mono_float32(arr))
-    validate(mono, sr, name, max_duration_sec, min_duration_sec, allow_silent)
-    return resample(mono, sr, target_sr)
+    validate(mono, file_rate, name, max_duration_sec, min_duration_sec, allow_silent)
+    return resample(mono, file_rate, sample_rate)
 
 
 def check_audio_files(paths, manifest_name: str = "manifest", sample_rate: int = SAMPLE_RATE,
@@ -208,7 +212,7 @@ def check_audio_files(paths, manifest_name: str = "manifest", sample_rate: int =
             problems.append(f"{row}: empty 'path'")
             continue
         try:
-            durations.append(len(load_audio(path, target_sr=sample_rate, max_duration_sec=None)) / sample_rate)
+            durations.append(len(load_audio(path, sample_rate=sample_rate, max_duration_sec=None)) / sample_rate)
         except AudioError as exc:
             problems.append(f"{row}: {exc}")
     if problems:
@@ -231,9 +235,10 @@ def audio_duration(path: str | os.PathLike) -> float:
     return info.frames / float(info.samplerate)
 
 
-def write_wav(path: str | os.PathLike, data: np.ndarray, sr: int = SAMPLE_RATE, subtype: str = "PCM_16") -> Path:
+def write_wav(path: str | os.PathLike, data: np.ndarray, sample_rate: int = SAMPLE_RATE,
+              subtype: str = "PCM_16") -> Path:
     """Write a wav atomically (temp file + rename)."""
     from .common import atomic_path
     with atomic_path(path, suffix=".wav") as tmp:
-        sf.write(str(tmp), np.asarray(data), sr, subtype=subtype, format="WAV")
+        sf.write(str(tmp), np.asarray(data), sample_rate, subtype=subtype, format="WAV")
     return Path(path)

@@ -172,7 +172,7 @@ def manifest_features(df, sample_rate: int = SAMPLE_RATE, max_duration_sec: floa
     def work(item):
         i, p, key = item
         try:
-            y = audio_mod.load_audio(p, target_sr=sample_rate, max_duration_sec=None)
+            y = audio_mod.load_audio(p, sample_rate=sample_rate, max_duration_sec=None)
         except audio_mod.AudioError as exc:
             raise audio_mod.AudioError(f"{manifest_name} row {i + 2}: {exc}") from exc
         y = y[: int(round(max_duration_sec * sample_rate))] if max_duration_sec else y

@@ -65,7 +65,7 @@ def load_clips(paths: Sequence[str], sample_rate: int = SAMPLE_RATE, max_duratio
     def one(item):
         i, p = item
         try:
-            y = audio_mod.load_audio(p, target_sr=sample_rate, max_duration_sec=None)
+            y = audio_mod.load_audio(p, sample_rate=sample_rate, max_duration_sec=None)
         except audio_mod.AudioError as exc:
             raise audio_mod.AudioError(f"{manifest_name} row {offset + i + 2}: {exc}") from exc
         return y[:limit] if limit else y

@@ -337,7 +337,7 @@ class AudioClassifier:
         from .audio import load_audio
         waves = []
         for p in paths:
-            w = load_audio(p, target_sr=self.sampling_rate, max_duration_sec=None)
+            w = load_audio(p, sample_rate=self.sampling_rate, max_duration_sec=None)
             waves.append(w[: int(max_duration_sec * self.sampling_rate)] if max_duration_sec else w)
         return self.predict_proba(waves, batch_size, max_duration_sec, progress)
 

@@ -68,7 +68,7 @@ def read_split(out, split):
 def iemocap_full(tmp_path_factory):
     root = tmp_path_factory.mktemp("iemocap_full")
     spec = write_iemocap_fixture(root / "raw")
-    res = manifest.prepare_iemocap(raw_dir=root / "raw", output_dir=root / "out", check_audio=False)
+    res = manifest.prepare_iemocap(raw_dir=root / "raw", output_dir=root / "out", skip_audio_check=True)
     return spec, res
 
 
@@ -143,7 +143,7 @@ def test_iemocap_regex_ignores_header_annotators_crlf_latin1(tmp_path):
 def test_iemocap_5class_fru_keeps_frustration(tmp_path):
     write_iemocap_fixture(tmp_path / "raw", counts=SMALL_COUNTS, impro_total=None)
     res = manifest.prepare_iemocap(raw_dir=tmp_path / "raw", output_dir=tmp_path / "out", preset="5class_fru",
-                                   check_audio=False)
+                                   skip_audio_check=True)
     assert res.summary["labels"] == ["ang", "fru", "hap", "neu", "sad"]
     assert sum(res.summary["counts"][s]["fru"] for s in manifest.SPLITS) == 5
     assert "fru" not in res.summary["dropped"]
@@ -199,10 +199,10 @@ def test_iemocap_bad_sessions(iemocap_small):
     tmp, _ = iemocap_small
     with pytest.raises(SERError, match="Session3.*both train and val"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", val_sessions="Session3",
-                                 check_audio=False)
+                                 skip_audio_check=True)
     with pytest.raises(SERError, match="Session6"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", test_sessions="6",
-                                 check_audio=False)
+                                 skip_audio_check=True)
     with pytest.raises(SERError, match="preset"):
         manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "o", preset="7class")
 
@@ -549,6 +549,46 @@ def test_cli_defaults_match_contract():
     assert a.deduplicate_by_path is False
 
 
+MANIFEST_CONFIGS = [("prepare-iemocap", "--raw-dir", manifest.IemocapConfig),
+                    ("prepare-casia", "--raw-dir", manifest.CasiaConfig),
+                    ("prepare-ravdess", "--raw-dir", manifest.RavdessConfig),
+                    ("prepare-esd", "--raw-dir", manifest.EsdConfig),
+                    ("build-manifest", "--input-dir", manifest.BuildManifestConfig),
+                    ("merge-manifests", "--input-dirs", manifest.MergeManifestsConfig)]
+
+
+@pytest.mark.parametrize("command,input_flag,config_cls", MANIFEST_CONFIGS, ids=[c[0] for c in MANIFEST_CONFIGS])
+def test_manifest_config_is_the_one_source_of_flags_and_defaults(command, input_flag, config_cls):
+    """Each subcommand's flags are its config's fields (the shared ManifestConfig's last), with its defaults."""
+    import argparse
+    import dataclasses
+    parser = argparse.ArgumentParser()
+    manifest.register_cli(parser.add_subparsers(dest="command"))
+    a = parser.parse_args([command, input_flag, "i", "--output-dir", "o"])
+    assert config_cls.from_params(vars(a)) == config_cls()
+    cli_fields = [f.name for f in dataclasses.fields(config_cls) if f.metadata.get("cli", True)]
+    sub = next(act for act in parser._actions if isinstance(act, argparse._SubParsersAction)).choices[command]
+    flags = [act.dest for act in sub._actions if act.dest not in ("help", input_flag[2:].replace("-", "_"),
+                                                                  "output_dir")]
+    shared = [f.name for f in dataclasses.fields(manifest.ManifestConfig)]
+    assert flags[-2:] == shared and sorted(flags) == sorted(cli_fields)
+
+
+def test_manifest_config_and_keyword_forms_agree(iemocap_small):
+    """`config=` and keyword arguments are the same settings: keywords override a config; an unknown one is
+    refused by name."""
+    tmp, _ = iemocap_small
+    cfg = manifest.IemocapConfig(fold=1, skip_audio_check=True)
+    by_config = manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "a", config=cfg)
+    by_keywords = manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "b", fold=1, skip_audio_check=True)
+    assert by_config.summary["split_rule"] == by_keywords.summary["split_rule"]
+    assert by_config.summary["counts"] == by_keywords.summary["counts"]
+    overridden = manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "c", config=cfg, fold=None)
+    assert overridden.summary["split_rule"]["test"] == ["Session5"]
+    with pytest.raises(SERError, match="no_such_setting"):
+        manifest.prepare_iemocap(raw_dir=tmp / "raw", output_dir=tmp / "d", no_such_setting=1)
+
+
 def test_cli_runs_and_reports_errors(tmp_path, capsys):
     root = make_split_layout(tmp_path / "data")
     rc = cli.main(["build-manifest", "--input-dir", str(root), "--output-dir", str(tmp_path / "out"),
@@ -589,6 +629,27 @@ def test_notebook_parameters_are_plain_literals(name, expected):
     assert set(papermill.inspect_notebook(str(path))) == set(values)
     first_code = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert src(first_code).splitlines() == ["import ser_helpers as ser", "ser.nb_setup()"]
+
+
+def test_notebook_parameters_are_the_config_defaults():
+    """Notebook 01's settings are IemocapConfig's defaults; notebook 02's are BuildManifestConfig's, but for its
+    CASIA choices (CasiaConfig's speaker lists, language, minimum duration) and the label words."""
+    import nbformat
+
+    def parameters(name):
+        nb = nbformat.read(str(Path(__file__).parent.parent / "notebooks" / f"{name}.ipynb"), as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        scope = {}
+        exec(cell.source, scope)  # plain literals (test_notebook_parameters_are_plain_literals)
+        return scope
+
+    assert manifest.IemocapConfig.from_params(parameters("01_iemocap_manifest")) == manifest.IemocapConfig()
+    nb02 = parameters("02_folder_manifest")
+    casia = manifest.CasiaConfig()
+    assert manifest.BuildManifestConfig.from_params(nb02) == manifest.BuildManifestConfig(
+        allowed_labels="ANGRY,HAPPY,SAD,NEUTRAL", train_speakers=casia.train_speakers,
+        val_speakers=casia.val_speakers, test_speakers=casia.test_speakers, min_duration_sec=casia.min_duration_sec,
+        language=casia.language, source_dataset="casia_4class")
 
 
 # ----------------------------------------------------------------------------- package layout

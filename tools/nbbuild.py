@@ -8,11 +8,14 @@
         ("code", "result = ser.acoustic.train_wav2vec2(...)"),
     ])
 
-`config_params(Config, names)` writes the parameters-cell lines of a stage config's fields from the dataclass's
+`config_parameters(Config, names)` writes the parameters-cell lines of a stage config's fields from the dataclass's
 defaults. The builder is the notebook's source of truth: `write_notebook` adds a line under the first cell's title that
 names the builder and how to rebuild (`make notebooks`), and `tests/test_notebooks.py` fails when a committed
 notebook differs from what its builder writes. With NBBUILD_OUT_DIR set, notebooks go to that folder instead
 (same file names): that is how the test builds them into a temporary folder.
+
+A stage's parameters cell lists its config dataclass's defaults as plain literals: `config_parameters` writes those
+lines from the dataclass, so a default is written once, in the config.
 """
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ class ClipDataset:
 
         from ..audio import load_audio
         index, epoch = item if isinstance(item, tuple) else (int(item), 0)
-        wave = load_audio(self.paths[index], target_sr=self.sample_rate, max_duration_sec=None)
+        wave = load_audio(self.paths[index], sample_rate=self.sample_rate, max_duration_sec=None)
         if self.max_samples and len(wave) > self.max_samples:
             start = 0
             if self.train:

@@ -424,7 +424,7 @@ def _score_test(model, feature_extractor, best_dir: Path, frames: dict, labels: 
     clf = AudioClassifier(model, feature_extractor, device=str(next(model.parameters()).device),
                           model_dir=str(best_dir))
     tdf = frames["test"]
-    waves = [load_audio(p, target_sr=cfg.sample_rate, max_duration_sec=None) for p in tdf["path"]]
+    waves = [load_audio(p, sample_rate=cfg.sample_rate, max_duration_sec=None) for p in tdf["path"]]
     probs = clf.predict_proba(waves, batch_size=max(cfg.batch_size, 8), max_duration_sec=cfg.max_duration_sec,
                               progress=cfg.progress)
     tm = M.classification_metrics(list(tdf["label"]), probs, labels)

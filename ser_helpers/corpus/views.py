@@ -101,10 +101,10 @@ def show_audio_examples(examples) -> None:
         display(Audio(filename=r.path, rate=SAMPLE_RATE))
 
 
-def _pitch_track(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+def _pitch_track(y: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """f0 (librosa.yin, 10 ms hop) and a voicing mask (frames within 30 dB of the loudest, with plausible f0)."""
     import librosa
-    f0 = librosa.yin(y, fmin=60, fmax=500, sr=sr, frame_length=1024, hop_length=160)
+    f0 = librosa.yin(y, fmin=60, fmax=500, sr=sample_rate, frame_length=1024, hop_length=160)
     rms = librosa.feature.rms(y=y, frame_length=1024, hop_length=160)[0][: f0.size]
     db = 20 * np.log10(rms + 1e-5)
     voiced = (db > db.max() - 30) & (f0 > 65) & (f0 < 480)

@@ -86,7 +86,7 @@ def recognise_split(out: Path, split: str, languages: list, max_rows: int, feat:
     if max_rows and len(df) > max_rows:
         df = df.head(int(max_rows))
     t = time.perf_counter()
-    audios = [load_audio(p, target_sr=SAMPLE_RATE) for p in tqdm(df["path"], desc=f"load audio ({split})", leave=False)]
+    audios = [load_audio(p, sample_rate=SAMPLE_RATE) for p in tqdm(df["path"], desc=f"load audio ({split})", leave=False)]
     t_load = time.perf_counter() - t
     t = time.perf_counter()
     misses0 = cache.misses

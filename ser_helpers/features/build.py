@@ -178,7 +178,7 @@ def load_clips(df, manifest, split: str) -> list:
     clips = []
     for i, path in enumerate(tqdm(df["path"], desc=f"load audio ({split})", leave=False)):
         try:
-            clips.append(load_audio(path, target_sr=SAMPLE_RATE, max_duration_sec=None))
+            clips.append(load_audio(path, sample_rate=SAMPLE_RATE, max_duration_sec=None))
         except SERError as exc:  # name the manifest row too
             raise type(exc)(f"{manifest}: row {i + 2} (column 'path'): {exc}") from exc
     return clips

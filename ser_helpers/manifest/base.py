@@ -1,4 +1,5 @@
-"""Names every manifest module shares: the splits, the common columns, `ManifestResult`, file finding.
+"""Names every manifest module shares: the splits, the common columns, `ManifestResult`, `ManifestConfig`
+(the settings every manifest subcommand has), file finding.
 
 Taught in notebook 01 (`01_iemocap_manifest.ipynb`), where the first manifest is written; the
 folder walking and the `transcripts.csv` sidecar come back in notebook 02.
@@ -8,10 +9,10 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..common import SERError, not_utf8
+from ..common import SERError, dataclass_from, not_utf8
 
 
 SPLITS = ("train", "val", "test")
@@ -30,6 +31,43 @@ class ManifestResult:
         """The three split CSVs as DataFrames (paths absolute)."""
         from ..common import read_manifest
         return {s: read_manifest(self.paths[s]) for s in SPLITS}
+
+
+@dataclass
+class ManifestConfig:
+    """The settings every manifest subcommand shares: how the checks every manifest passes (`write`) end.
+
+    Each subcommand's config (`IemocapConfig`, `CasiaConfig`, `RavdessConfig`, `EsdConfig`, `BuildManifestConfig`,
+    `MergeManifestsConfig`) adds its own settings; every default is written once, in those classes. The `ser`
+    flags are generated from the fields (`common.add_dataclass_flags`; these two come last in each `--help`), and
+    notebooks 01/02 build one with `XConfig.from_params(globals())`."""
+    allow_speaker_overlap: bool = field(default=False, metadata={
+        "help": "write the manifests even if a speaker is in two splits (leaks speakers; not recommended)"})
+    strict: bool = field(default=False, metadata={"help": "missing/unreadable audio is an error, not skipped"})
+
+    @classmethod
+    def from_params(cls, params, **overrides):
+        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
+        return dataclass_from(cls, params, **overrides)
+
+    @classmethod
+    def resolve(cls, config, settings: dict):
+        """`config` (default: the defaults) with `settings`, keyword arguments named like fields, replacing its
+        values: what a preparer runs with."""
+        unknown = set(settings) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SERError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(f.name for f in fields(cls))}")
+        return replace(config or cls(), **settings)
+
+
+def _raw_corpus_dir(raw_dir, preset: str, presets: dict, corpus: str) -> Path:
+    """`raw_dir` as a Path, once the preset is known to be one of `presets` and the folder to exist."""
+    if preset not in presets:
+        raise SERError(f"--preset {preset!r}: choose one of {sorted(presets)}")
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise SERError(f"{raw_dir}: {corpus} raw dir not found")
+    return raw_dir
 
 
 def _as_list(value) -> list[str]:

@@ -6,11 +6,11 @@ and names this preparer, CLI `ser prepare-casia`, as the fixed-split alternative
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import DEFAULT_EXTENSIONS, SPLITS, ManifestResult, _as_list, _audio_files, _extensions, _is_hidden
-from .base import read_transcripts_csv
+from .base import DEFAULT_EXTENSIONS, SPLITS, ManifestConfig, ManifestResult, _as_list, _audio_files, _extensions
+from .base import _is_hidden, _raw_corpus_dir, read_transcripts_csv
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -22,21 +22,33 @@ CASIA_PRESETS = {
 }
 
 
-def prepare_casia(*, raw_dir, output_dir, preset: str = "4class", train_speakers="liuchanhg,wangzhe",
-                  val_speakers="zhaoquanyin", test_speakers="ZhaoZuoxiang", min_duration_sec: float = 0.2,
-                  extensions=DEFAULT_EXTENSIONS, allow_speaker_overlap: bool = False, strict: bool = False,
-                  source_dataset: str | None = None, language: str = "zh") -> ManifestResult:
-    """CASIA (`<speaker>/<emotion>/<id>.wav`, optional `transcripts.csv`) -> speaker-split manifests."""
-    if preset not in CASIA_PRESETS:
-        raise SERError(f"--preset {preset!r}: choose one of {sorted(CASIA_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: CASIA raw dir not found")
-    mapping = CASIA_PRESETS[preset]
-    groups = {"train": _as_list(train_speakers), "val": _as_list(val_speakers), "test": _as_list(test_speakers)}
+@dataclass
+class CasiaConfig(ManifestConfig):
+    """Settings of `prepare_casia`, each default written once, here (the `ser prepare-casia` flags).
+    Speaker lists are comma strings or lists."""
+    preset: str = field(default="4class", metadata={"choices": sorted(CASIA_PRESETS)})
+    train_speakers: str | list = "liuchanhg,wangzhe"
+    val_speakers: str | list = "zhaoquanyin"
+    test_speakers: str | list = "ZhaoZuoxiang"
+    min_duration_sec: float = 0.2
+    extensions: str = field(default=DEFAULT_EXTENSIONS, metadata={"cli": False})
+    source_dataset: str | None = field(default=None, metadata={"cli": False})  # None: casia_<preset>
+    language: str = field(default="zh", metadata={"cli": False})
+
+
+def prepare_casia(*, raw_dir, output_dir, config: CasiaConfig | None = None, **settings) -> ManifestResult:
+    """CASIA (`<speaker>/<emotion>/<id>.wav`, optional `transcripts.csv`) -> speaker-split manifests.
+
+    The settings are a `CasiaConfig` (`config=`), or its fields as keyword arguments, which also override a given
+    config's."""
+    cfg = CasiaConfig.resolve(config, settings)
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, CASIA_PRESETS, "CASIA")
+    mapping = CASIA_PRESETS[cfg.preset]
+    groups = {"train": _as_list(cfg.train_speakers), "val": _as_list(cfg.val_speakers),
+              "test": _as_list(cfg.test_speakers)}
     where = _disjoint(groups, "speaker")
     transcripts = read_transcripts_csv(raw_dir / "transcripts.csv") if (raw_dir / "transcripts.csv").exists() else {}
-    exts = _extensions(extensions)
+    exts = _extensions(cfg.extensions)
     split_rows = {s: [] for s in SPLITS}
     dropped, dropped_speakers, found = Counter(), Counter(), set()
     rows = []
@@ -58,17 +70,17 @@ def prepare_casia(*, raw_dir, output_dir, preset: str = "4class", train_speakers
     missing = sorted(set(where) - found)
     if missing:
         raise SERError(f"{raw_dir}: speaker folder(s) {missing} not found (found {sorted(found)})")
-    rows, skipped, n_short = _check_rows_audio(rows, min_duration_sec, True, strict, "CASIA audio")
-    source_dataset = source_dataset or f"casia_{preset}"
+    rows, skipped, n_short = _check_rows_audio(rows, cfg.min_duration_sec, True, cfg.strict, "CASIA audio")
+    source_dataset = cfg.source_dataset or f"casia_{cfg.preset}"
     for r in rows:
-        r["language"], r["source_dataset"] = language, source_dataset
+        r["language"], r["source_dataset"] = cfg.language, source_dataset
         split_rows[where[r["speaker"]]].append(r)
     columns = MANIFEST_HEAD + ["speaker", "file_id", "language", "source_dataset", "transcript"]
-    summary = {"dataset": "casia", "preset": preset, "label_map": mapping, "source_dataset": source_dataset,
-               "language": language, "input_dir": str(raw_dir.resolve()), "created_by": "ser prepare-casia",
+    summary = {"dataset": "casia", "preset": cfg.preset, "label_map": mapping, "source_dataset": source_dataset,
+               "language": cfg.language, "input_dir": str(raw_dir.resolve()), "created_by": "ser prepare-casia",
                "split_rule": {"type": "speaker_lists", **groups, "description": "speaker-independent: " + " / ".join(
                    f"{s} {','.join(groups[s])}" for s in SPLITS)},
                "dropped_speakers": dict(dropped_speakers)}
     return _write_manifest(output_dir, split_rows, columns, labels=sorted(set(mapping.values())), summary=summary,
-                           skipped=skipped, dropped=dropped, n_short=n_short, min_duration_sec=min_duration_sec,
-                           allow_speaker_overlap=allow_speaker_overlap)
+                           skipped=skipped, dropped=dropped, n_short=n_short, min_duration_sec=cfg.min_duration_sec,
+                           allow_speaker_overlap=cfg.allow_speaker_overlap)

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import COMMON_COLUMNS, SPLITS, ManifestResult, _as_list, _is_hidden, _read_text
+from .base import (COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _is_hidden, _raw_corpus_dir,
+                   _read_text)
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -20,6 +22,26 @@ IEMOCAP_PRESETS = {
     "4class": {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad"},
     "5class_fru": {"ang": "ang", "hap": "hap", "exc": "hap", "neu": "neu", "sad": "sad", "fru": "fru"},
 }
+
+
+
+@dataclass
+class IemocapConfig(ManifestConfig):
+    """Settings of `prepare_iemocap`, each default written once, here (the `ser prepare-iemocap` flags; notebook 01's
+    parameters). Session lists are comma strings or lists (`Session1` or `1`)."""
+    preset: str = field(default="4class", metadata={"choices": sorted(IEMOCAP_PRESETS)})
+    train_sessions: str | list = "Session1,Session2,Session3"
+    val_sessions: str | list = "Session4"
+    test_sessions: str | list = "Session5"
+    min_duration_sec: float = 0.2
+    fold: int | None = field(default=None, metadata={
+        "argparse": {"type": int},
+        "help": "leave-one-session-out fold 1-5 (test session N, val session N-1); overrides the session lists"})
+    skip_audio_check: bool = field(default=False, metadata={
+        "help": "do not open the wavs; durations from the evaluation timestamps"})
+    source_dataset: str | None = field(default=None, metadata={"cli": False})  # None: iemocap_<preset>
+    language: str = field(default="en", metadata={"cli": False})
+
 
 # an EmoEvaluation summary line, a transcription line, an utterance id (Ses01F_impro01_M000)
 _EVAL_LINE = re.compile(r"^\[\s*(\d+(?:\.\d+)?)\s*-\s*(\d+(?:\.\d+)?)\s*\]\s+(Ses\d{2}[FM]_\S+)\s+(\w+)\s+\[")
@@ -114,32 +136,24 @@ def read_iemocap(raw_dir, sessions: Iterable[str]) -> list[dict]:
     return rows
 
 
-def prepare_iemocap(*, raw_dir, output_dir, preset: str = "4class",
-                    train_sessions="Session1,Session2,Session3", val_sessions="Session4",
-                    test_sessions="Session5", min_duration_sec: float = 0.2, fold: int | None = None,
-                    allow_speaker_overlap: bool = False, strict: bool = False, check_audio: bool = True,
-                    source_dataset: str | None = None, language: str = "en") -> ManifestResult:
+def prepare_iemocap(*, raw_dir, output_dir, config: IemocapConfig | None = None, **settings) -> ManifestResult:
     """Raw IEMOCAP (Session1..5) -> session-split manifests with the preset's labels.
 
-    `fold` (1-5) replaces the session lists by that leave-one-session-out fold. With
-    `check_audio=False` durations come from the evaluation timestamps and wavs are not opened.
+    The settings are an `IemocapConfig` (`config=`), or its fields as keyword arguments, which also override a given
+    config's. `fold` (1-5) replaces the session lists by that leave-one-session-out fold. With
+    `skip_audio_check=True` durations come from the evaluation timestamps and wavs are not opened.
     """
-    if preset not in IEMOCAP_PRESETS:
-        raise SERError(f"--preset {preset!r}: choose one of {sorted(IEMOCAP_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: IEMOCAP raw dir not found")
-    if fold is not None:
+    cfg = IemocapConfig.resolve(config, settings)
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, IEMOCAP_PRESETS, "IEMOCAP")
+    sessions = {"train": cfg.train_sessions, "val": cfg.val_sessions, "test": cfg.test_sessions}
+    if cfg.fold is not None:
         folds = iemocap_loso_folds()
-        if not 1 <= int(fold) <= len(folds):
-            raise SERError(f"--fold {fold}: choose 1..{len(folds)}")
-        f = folds[int(fold) - 1]
-        train_sessions, val_sessions, test_sessions = f["train_sessions"], f["val_sessions"], f["test_sessions"]
-    groups = {"train": [_session_name(s) for s in _as_list(train_sessions)],
-              "val": [_session_name(s) for s in _as_list(val_sessions)],
-              "test": [_session_name(s) for s in _as_list(test_sessions)]}
+        if not 1 <= int(cfg.fold) <= len(folds):
+            raise SERError(f"--fold {cfg.fold}: choose 1..{len(folds)}")
+        sessions = {s: folds[int(cfg.fold) - 1][f"{s}_sessions"] for s in SPLITS}
+    groups = {s: [_session_name(name) for name in _as_list(sessions[s])] for s in SPLITS}
     session_split = _disjoint(groups, "session")
-    mapping = IEMOCAP_PRESETS[preset]
+    mapping = IEMOCAP_PRESETS[cfg.preset]
     rows = read_iemocap(raw_dir, sorted(session_split, key=lambda s: int(s[7:])))
     all_codes = dict(sorted(Counter(r["code"] for r in rows).items()))
     dropped = Counter(r["code"] for r in rows if r["code"] not in mapping)
@@ -149,17 +163,18 @@ def prepare_iemocap(*, raw_dir, output_dir, preset: str = "4class",
             row = {k: v for k, v in r.items() if k not in ("code", "eval_file")}
             row.update(label=mapping[r["code"]], source_label=r["code"])
             kept.append(row)
-    kept, skipped, n_short = _check_rows_audio(kept, min_duration_sec, check_audio, strict, "IEMOCAP audio")
-    source_dataset = source_dataset or f"iemocap_{preset}"
+    kept, skipped, n_short = _check_rows_audio(kept, cfg.min_duration_sec, not cfg.skip_audio_check, cfg.strict,
+                                               "IEMOCAP audio")
+    source_dataset = cfg.source_dataset or f"iemocap_{cfg.preset}"
     for r in kept:
-        r["language"], r["source_dataset"] = language, source_dataset
+        r["language"], r["source_dataset"] = cfg.language, source_dataset
     split_rows = {s: [r for r in kept if session_split[r["session"]] == s] for s in SPLITS}
     columns = MANIFEST_HEAD + ["session", "dialog_id", "utterance_id"] + COMMON_COLUMNS + ["dialog_type"]
     summary = {
-        "dataset": "iemocap", "preset": preset, "label_map": mapping, "source_dataset": source_dataset,
-        "language": language, "input_dir": str(raw_dir.resolve()), "created_by": "ser prepare-iemocap",
-        "check_audio": check_audio,
-        "split_rule": {"type": "sessions", "fold": fold, **{s: groups[s] for s in SPLITS},
+        "dataset": "iemocap", "preset": cfg.preset, "label_map": mapping, "source_dataset": source_dataset,
+        "language": cfg.language, "input_dir": str(raw_dir.resolve()), "created_by": "ser prepare-iemocap",
+        "check_audio": not cfg.skip_audio_check,
+        "split_rule": {"type": "sessions", "fold": cfg.fold, **{s: groups[s] for s in SPLITS},
                        "description": f"speaker-independent by session: train {','.join(groups['train'])} / "
                                       f"val {','.join(groups['val'])} / test {','.join(groups['test'])}"},
         "dialog_types": {s: dict(Counter(r["dialog_type"] for r in split_rows[s])) for s in SPLITS},
@@ -168,5 +183,5 @@ def prepare_iemocap(*, raw_dir, output_dir, preset: str = "4class",
     }
     labels = sorted(set(mapping.values()))
     return _write_manifest(output_dir, split_rows, columns, labels=labels, summary=summary, skipped=skipped,
-                           dropped=dropped, n_short=n_short, min_duration_sec=min_duration_sec,
-                           allow_speaker_overlap=allow_speaker_overlap)
+                           dropped=dropped, n_short=n_short, min_duration_sec=cfg.min_duration_sec,
+                           allow_speaker_overlap=cfg.allow_speaker_overlap)

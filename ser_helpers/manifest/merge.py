@@ -6,47 +6,57 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import SPLITS, ManifestResult, _as_list
+from .base import SPLITS, ManifestConfig, ManifestResult, _as_list
 from .write import _write_manifest
 
 
 MERGE_COLUMNS = ["source_dataset", "language", "speaker", "file_id", "text", "transcript"]
 
 
-def merge_manifests(*, input_dirs, output_dir, deduplicate_by_path: bool = False, languages="",
-                    allow_speaker_overlap: bool = False, strict: bool = False,
-                    check_audio: bool = True) -> ManifestResult:
+@dataclass
+class MergeManifestsConfig(ManifestConfig):
+    """Settings of `merge_manifests`, each default written once, here (the `ser merge-manifests` flags)."""
+    deduplicate_by_path: bool = False
+    languages: str | list = field(default="", metadata={
+        "help": "comma list, one per input dir: fills a missing language"})
+
+
+def merge_manifests(*, input_dirs, output_dir, config: MergeManifestsConfig | None = None,
+                    **settings) -> ManifestResult:
     """Concatenate the train/val/test manifests of several folders (e.g. en + zh -> multilingual).
 
-    Adds `source_dataset,language,speaker,file_id,text,transcript` where known (`source_dataset`
+    The settings are a `MergeManifestsConfig` (`config=`), or its fields as keyword arguments, which also override a
+    given config's. Adds `source_dataset,language,speaker,file_id,text,transcript` where known (`source_dataset`
     defaults to the input folder's name; `languages` optionally fills an input's missing language).
     Duplicate paths are an error unless `deduplicate_by_path` (later copies in the same split are
     dropped; a path in two splits is always an error). Speakers are compared per source dataset.
     """
+    cfg = MergeManifestsConfig.resolve(config, settings)
     dirs = [Path(d) for d in _as_list(input_dirs)]
     if len(dirs) < 1:
         raise SERError("--input-dirs: give at least one manifest folder (comma list)")
-    langs = _as_list(languages)
+    langs = _as_list(cfg.languages)
     if langs and len(langs) != len(dirs):
         raise SERError(f"--languages: {len(langs)} value(s) for {len(dirs)} input dir(s)")
     split_rows, first_cols = _read_inputs(dirs, langs)
-    n_dedup = _deduplicate(split_rows, deduplicate_by_path)
-    skipped_all = _drop_missing(split_rows, strict) if check_audio else []
+    n_dedup = _deduplicate(split_rows, cfg.deduplicate_by_path)
+    skipped_all = _drop_missing(split_rows, cfg.strict)
     rest = [c for c in first_cols if c not in MANIFEST_HEAD and c not in MERGE_COLUMNS]
     columns = MANIFEST_HEAD + MERGE_COLUMNS + rest
     labels = sorted({r["label"] for s in SPLITS for r in split_rows[s]})
     summary = {"dataset": "merged", "created_by": "ser merge-manifests", "input_dirs": [str(d.resolve()) for d in dirs],
-               "deduplicate_by_path": deduplicate_by_path, "n_deduplicated": n_dedup,
+               "deduplicate_by_path": cfg.deduplicate_by_path, "n_deduplicated": n_dedup,
                "split_rule": {"type": "merged", "description": "each input keeps its own split: " + ", ".join(
                    d.name for d in dirs)},
                "by_source": {s: dict(Counter(r["source_dataset"] for r in split_rows[s])) for s in SPLITS},
                "speaker_key": lambda r: f"{r.get('source_dataset', '')}/{r['speaker']}" if r.get("speaker") else ""}
     return _write_manifest(output_dir, split_rows, columns, labels=labels, summary=summary, skipped=skipped_all,
                            dropped=Counter(), n_short=0, min_duration_sec=0.0,
-                           allow_speaker_overlap=allow_speaker_overlap)
+                           allow_speaker_overlap=cfg.allow_speaker_overlap)
 
 
 def _read_inputs(dirs: list[Path], langs: list[str]) -> tuple[dict[str, list[dict]], list[str]]:

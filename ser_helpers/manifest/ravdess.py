@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from ..common import MANIFEST_HEAD, SERError
-from .base import COMMON_COLUMNS, SPLITS, ManifestResult, _as_list, _audio_files
+from .base import COMMON_COLUMNS, SPLITS, ManifestConfig, ManifestResult, _as_list, _audio_files, _raw_corpus_dir
 from .probe import _check_rows_audio
 from .split import _disjoint
 from .write import _write_manifest
@@ -25,6 +25,18 @@ RAVDESS_PRESETS = {
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 # modality-channel-emotion-intensity-statement-repetition-actor
 _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+
+
+@dataclass
+class RavdessConfig(ManifestConfig):
+    """Settings of `prepare_ravdess`, each default written once, here (the `ser prepare-ravdess` flags).
+    Actor lists are ranges: `1-18` or `1,2,5-7`."""
+    preset: str = field(default="4class", metadata={"choices": sorted(RAVDESS_PRESETS)})
+    train_actors: str = "1-18"
+    val_actors: str = "19-21"
+    test_actors: str = "22-24"
+    min_duration_sec: float = 0.2
+    source_dataset: str | None = field(default=None, metadata={"cli": False})  # None: ravdess_<preset>
 
 
 def _parse_ranges(value, what: str) -> list[int]:
@@ -44,18 +56,15 @@ def _parse_ranges(value, what: str) -> list[int]:
     return sorted(out)
 
 
-def prepare_ravdess(*, raw_dir, output_dir, preset: str = "4class", train_actors="1-18", val_actors="19-21",
-                    test_actors="22-24", min_duration_sec: float = 0.2, allow_speaker_overlap: bool = False,
-                    strict: bool = False, source_dataset: str | None = None) -> ManifestResult:
-    """RAVDESS speech (`Actor_NN/03-01-EE-II-SS-RR-NN.wav`, 48 kHz, some stereo) -> actor-split manifests."""
-    if preset not in RAVDESS_PRESETS:
-        raise SERError(f"--preset {preset!r}: choose one of {sorted(RAVDESS_PRESETS)}")
-    raw_dir = Path(raw_dir)
-    if not raw_dir.is_dir():
-        raise SERError(f"{raw_dir}: RAVDESS raw dir not found")
-    mapping = RAVDESS_PRESETS[preset]
-    groups = {"train": _parse_ranges(train_actors, "--train-actors"),
-              "val": _parse_ranges(val_actors, "--val-actors"), "test": _parse_ranges(test_actors, "--test-actors")}
+def prepare_ravdess(*, raw_dir, output_dir, config: RavdessConfig | None = None, **settings) -> ManifestResult:
+    """RAVDESS speech (`Actor_NN/03-01-EE-II-SS-RR-NN.wav`, 48 kHz, some stereo) -> actor-split manifests.
+
+    The settings are a `RavdessConfig` (`config=`), or its fields as keyword arguments, which also override a given
+    config's."""
+    cfg = RavdessConfig.resolve(config, settings)
+    raw_dir = _raw_corpus_dir(raw_dir, cfg.preset, RAVDESS_PRESETS, "RAVDESS")
+    mapping = RAVDESS_PRESETS[cfg.preset]
+    groups = {s: _parse_ranges(getattr(cfg, f"{s}_actors"), f"--{s}-actors") for s in SPLITS}
     where = _disjoint(groups, "actor")
     rows, dropped, dropped_speakers, bad_names = [], Counter(), Counter(), []
     for f in _audio_files(raw_dir, (".wav",)):
@@ -80,8 +89,8 @@ def prepare_ravdess(*, raw_dir, output_dir, preset: str = "4class", train_actors
                      "transcript": RAVDESS_STATEMENTS.get(statement, "")})
     if not rows:
         raise SERError(f"{raw_dir}: no RAVDESS speech files (Actor_NN/03-01-EE-II-SS-RR-NN.wav) found")
-    rows, skipped, n_short = _check_rows_audio(rows, min_duration_sec, True, strict, "RAVDESS audio")
-    source_dataset = source_dataset or f"ravdess_{preset}"
+    rows, skipped, n_short = _check_rows_audio(rows, cfg.min_duration_sec, True, cfg.strict, "RAVDESS audio")
+    source_dataset = cfg.source_dataset or f"ravdess_{cfg.preset}"
     split_rows = {s: [] for s in SPLITS}
     for r in rows:
         r["language"], r["source_dataset"] = "en", source_dataset
@@ -89,7 +98,7 @@ def prepare_ravdess(*, raw_dir, output_dir, preset: str = "4class", train_actors
     columns = MANIFEST_HEAD + ["actor_id", "file_id"] + COMMON_COLUMNS + ["intensity"]
     warnings = ([f"{len(bad_names)} wav file(s) without a RAVDESS name ignored, e.g. {bad_names[:3]}"]
                 if bad_names else [])
-    summary = {"dataset": "ravdess", "preset": preset,
+    summary = {"dataset": "ravdess", "preset": cfg.preset,
                "label_map": {RAVDESS_EMOTIONS[k]: v for k, v in mapping.items()},
                "source_dataset": source_dataset, "language": "en", "input_dir": str(raw_dir.resolve()),
                "created_by": "ser prepare-ravdess",
@@ -97,8 +106,8 @@ def prepare_ravdess(*, raw_dir, output_dir, preset: str = "4class", train_actors
                    f"{s} {_as_ranges(groups[s])}" for s in SPLITS)},
                "dropped_speakers": dict(dropped_speakers)}
     return _write_manifest(output_dir, split_rows, columns, labels=sorted(set(mapping.values())), summary=summary,
-                           skipped=skipped, dropped=dropped, n_short=n_short, min_duration_sec=min_duration_sec,
-                           allow_speaker_overlap=allow_speaker_overlap, warnings=warnings)
+                           skipped=skipped, dropped=dropped, n_short=n_short, min_duration_sec=cfg.min_duration_sec,
+                           allow_speaker_overlap=cfg.allow_speaker_overlap, warnings=warnings)
 
 
 def _as_ranges(nums: list[int]) -> str:

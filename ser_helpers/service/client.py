@@ -33,10 +33,11 @@ def post_clip(url: str, clip: str | Path | bytes, filename: str = "clip.wav", ti
     return resp.json()
 
 
-def wav_bytes(audio: np.ndarray, sr: int = SAMPLE_RATE) -> bytes:
+def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """A 16-bit PCM wav file of `audio` (at `sample_rate`), in memory."""
     import soundfile as sf
     buf = io.BytesIO()
-    sf.write(buf, np.asarray(audio), sr, format="WAV", subtype="PCM_16")
+    sf.write(buf, np.asarray(audio), sample_rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 

@@ -75,9 +75,9 @@ def tame_peak(y: np.ndarray) -> np.ndarray:
 
 
 def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | None = 600.0,
-                  min_duration_sec: float = 0.0, target_sr: int = SAMPLE_RATE, silence_peak: float = 1e-4,
+                  min_duration_sec: float = 0.0, sample_rate: int = SAMPLE_RATE, silence_peak: float = 1e-4,
                   budget: DecodeBudget | None = None) -> np.ndarray:
-    """Upload bytes -> mono float32 at `target_sr`, refusing from the header what can be refused there and
+    """Upload bytes -> mono float32 at `sample_rate`, refusing from the header what can be refused there and
     decoding block by block (memory bounded by the output); RequestError 400/413 naming `name` otherwise.
 
     For a 16 kHz file the samples equal `audio.decode_audio`'s; other rates go through the same soxr HQ
@@ -92,24 +92,25 @@ def decode_upload(data: bytes, name: str = "upload", max_duration_sec: float | N
     with f:
         h = probe(f)
         check_header(h, name, max_duration_sec)
-        y, frames = _decode_blocks(f, h, name, max_duration_sec, target_sr, budget or _budget)
+        y, frames = _decode_blocks(f, h, name, max_duration_sec, sample_rate, budget or _budget)
     return _usable_clip(y, frames / float(h.samplerate), name, min_duration_sec, silence_peak)
 
 
-def _decode_blocks(f, h: Header, name: str, max_duration_sec: float | None, target_sr: int,
+def _decode_blocks(f, h: Header, name: str, max_duration_sec: float | None, sample_rate: int,
                    budget: DecodeBudget) -> tuple[np.ndarray, int]:
-    """The mono samples at `target_sr` and the number of frames read, decoded block by block within a reservation
+    """The mono samples at `sample_rate` and the number of frames read, decoded block by block within a reservation
     of `budget`; 413 past `max_duration_sec` (when the header did not give the length), 400 on NaN/Inf samples
     or a stream that breaks off."""
     import soxr
     from ..audio import read_block
-    sr, ch = h.samplerate, h.channels
-    max_frames = None if max_duration_sec is None else int(math.floor(max_duration_sec * sr)) + 1
+    file_rate, ch = h.samplerate, h.channels
+    max_frames = None if max_duration_sec is None else int(math.floor(max_duration_sec * file_rate)) + 1
     wide = h.subtype in ("FLOAT", "DOUBLE")   # float files can be arbitrarily loud: work in float64
     dtype = "float64" if wide else "float32"
     block = max(1024, BLOCK_SAMPLES // ch)
-    need = _decode_bytes(h, max_frames, target_sr, block, 8 if wide else 4)
-    stream = None if sr == target_sr else soxr.ResampleStream(sr, target_sr, 1, dtype=dtype, quality="HQ")
+    need = _decode_bytes(h, max_frames, sample_rate, block, 8 if wide else 4)
+    stream = (None if file_rate == sample_rate
+              else soxr.ResampleStream(file_rate, sample_rate, 1, dtype=dtype, quality="HQ"))
     with budget.reserve(need, name):
         parts: list[np.ndarray] = []
         total = 0
@@ -137,13 +138,13 @@ def _decode_blocks(f, h: Header, name: str, max_duration_sec: float | None, targ
         return (np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)), total
 
 
-def _decode_bytes(h: Header, max_frames: int | None, target_sr: int, block: int, sample_bytes: int) -> int:
+def _decode_bytes(h: Header, max_frames: int | None, sample_rate: int, block: int, sample_bytes: int) -> int:
     """The bytes one decode reserves: its output twice (the blocks and the joined clip) and three input blocks;
     the output of a header without a length is counted at the duration limit (600 s without one)."""
     expect = h.frames if h.frames is not None else max_frames
     if expect is None:
         expect = int(600 * h.samplerate)
-    out_bytes = int(expect * target_sr / h.samplerate + 1024) * sample_bytes
+    out_bytes = int(expect * sample_rate / h.samplerate + 1024) * sample_bytes
     return 2 * out_bytes + block * h.channels * sample_bytes * 3
 
 

@@ -16,11 +16,17 @@ from .settings import (_UNIT_INTERVAL_FIELDS, DEFAULT_OVERLAP_MS, DEFAULT_SEGMEN
 ANALYSED_FACTOR = 2.0            # sum of segment lengths <= this x the clip (one segment always allowed)
 
 
-def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+def _window(segment_ms: int, overlap_ms: int, sample_rate: int) -> tuple[int, int]:
+    """(window length, step) in samples."""
+    seg = max(1, int(round(segment_ms * sample_rate / 1000)))
+    return seg, max(1, seg - int(round(overlap_ms * sample_rate / 1000)))
+
+
+def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int,
+                   sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
     """Cut [0, n) into windows of segment_ms with overlap_ms overlap; a tail under MIN_TAIL_MS joins the last one."""
-    seg = max(1, int(round(segment_ms * sr / 1000)))
-    step = max(1, seg - int(round(overlap_ms * sr / 1000)))
-    min_tail = int(MIN_TAIL_MS * sr / 1000)
+    seg, step = _window(segment_ms, overlap_ms, sample_rate)
+    min_tail = int(MIN_TAIL_MS * sample_rate / 1000)
     bounds: list[tuple[int, int]] = []
     start = 0
     while True:
@@ -37,9 +43,8 @@ def segment_bounds(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = S
     return bounds
 
 
-def count_segments(n_samples: int, segment_ms: int, overlap_ms: int, sr: int = SAMPLE_RATE) -> int:
-    seg = max(1, int(round(segment_ms * sr / 1000)))
-    step = max(1, seg - int(round(overlap_ms * sr / 1000)))
+def count_segments(n_samples: int, segment_ms: int, overlap_ms: int, sample_rate: int = SAMPLE_RATE) -> int:
+    seg, step = _window(segment_ms, overlap_ms, sample_rate)
     return 1 + max(0, math.ceil((n_samples - seg) / step))
 
 
@@ -125,15 +130,15 @@ def parse_text_features(form: Mapping[str, Any]) -> dict[str, float]:
 
 
 def check_analysed(bounds: Iterable[tuple[int, int]], n_samples: int, segment_ms: int, overlap_ms: int,
-                   sr: int = SAMPLE_RATE) -> None:
+                   sample_rate: int = SAMPLE_RATE) -> None:
     """400 when the segments would make the model hear more than ANALYSED_FACTOR x the clip."""
     analysed = sum(b - a for a, b in bounds)
-    seg = int(round(segment_ms * sr / 1000))
+    seg = int(round(segment_ms * sample_rate / 1000))
     allowed = max(ANALYSED_FACTOR * n_samples, n_samples + seg)
     if analysed > allowed:
         raise RequestError(400, f"segment_ms={segment_ms} with overlap_ms={overlap_ms} analyses "
-                                f"{analysed / sr:.1f} s of audio for a {n_samples / sr:.1f} s clip; the limit is "
-                                f"{ANALYSED_FACTOR:g}x the clip (use overlap_ms <= segment_ms / 2)")
+                                f"{analysed / sample_rate:.1f} s of audio for a {n_samples / sample_rate:.1f} s clip; "
+                                f"the limit is {ANALYSED_FACTOR:g}x the clip (use overlap_ms <= segment_ms / 2)")
 
 
 def check_form(form, names: Iterable[str]) -> None:

@@ -1,8 +1,28 @@
-"""Build notebooks 01 and 02 (run from the repo root: .venv/bin/python tools/notebooks/build_01_02.py)."""
+"""Build notebooks 01 and 02 (run from the repo root: .venv/bin/python tools/notebooks/build_01_02.py).
+
+The parameters cells list IemocapConfig's and BuildManifestConfig's defaults as plain literals, generated here from
+the dataclasses (`config_parameters`): a default is written once, in ser_helpers/manifest/. Notebook 02's own choices
+(the CASIA layout's speaker lists, language and minimum duration, from CasiaConfig) are overrides.
+"""
 import sys
 
 sys.path.insert(0, ".")
-from tools.nbbuild import write_notebook  # noqa: E402
+from ser_helpers.manifest import BuildManifestConfig, CasiaConfig, IemocapConfig  # noqa: E402
+from tools.nbbuild import config_parameters, write_notebook  # noqa: E402
+
+IEMOCAP_SETTINGS = ["preset", "train_sessions", "val_sessions", "test_sessions", "min_duration_sec", "fold"]
+IEMOCAP_COMMENTS = {
+    "preset": "4class (exc merged into hap) or 5class_fru",
+    "fold": "1-5: a leave-one-session-out fold (test session N, val session N-1) instead of the lists above"}
+FOLDER_SETTINGS = ["allowed_labels", "train_speakers", "val_speakers", "test_speakers", "speaker_pattern",
+                   "train_ratio", "val_ratio", "test_ratio", "seed", "min_duration_sec", "language", "source_dataset"]
+FOLDER_OVERRIDES = {"allowed_labels": "ANGRY,HAPPY,SAD,NEUTRAL", "train_speakers": CasiaConfig.train_speakers,
+                    "val_speakers": CasiaConfig.val_speakers, "test_speakers": CasiaConfig.test_speakers,
+                    "min_duration_sec": CasiaConfig.min_duration_sec, "language": CasiaConfig.language,
+                    "source_dataset": f"casia_{CasiaConfig.preset}"}
+FOLDER_COMMENTS = {
+    "train_speakers": "empty lists: speakers assigned to splits by the ratios below",
+    "speaker_pattern": "regex on file names, group 1 is the speaker (empty: speaker folders)"}
 
 write_notebook("notebooks/01_iemocap_manifest.ipynb", [
     ("md", """
@@ -21,13 +41,7 @@ The same step on the command line: `ser prepare-iemocap --raw-dir ... --output-d
     ("params", """
 run_dir = "outputs/cpu"
 raw_dir = ""  # empty: {run_dir}/corpus/iemocap_raw (the generated corpus); or the real IEMOCAP_full_release folder
-preset = "4class"  # 4class (exc merged into hap) or 5class_fru
-train_sessions = "Session1,Session2,Session3"
-val_sessions = "Session4"
-test_sessions = "Session5"
-min_duration_sec = 0.2
-fold = None  # 1-5: a leave-one-session-out fold (test session N, val session N-1) instead of the lists above
-"""),
+""" + config_parameters(IemocapConfig, IEMOCAP_SETTINGS, comments=IEMOCAP_COMMENTS)),
     ("md", """
 ## Parse and split
 
@@ -42,9 +56,8 @@ missing or unreadable wavs are skipped and listed in `summary.json`.
 run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 raw = raw_dir or run.iemocap_raw
 out_dir = run.manifest(f"iemocap_{preset}")
-result = ser.manifest.prepare_iemocap(raw_dir=raw, output_dir=out_dir, preset=preset, train_sessions=train_sessions,
-                                      val_sessions=val_sessions, test_sessions=test_sessions,
-                                      min_duration_sec=min_duration_sec, fold=fold)
+config = ser.manifest.IemocapConfig.from_params(globals())  # the parameters above that name its fields
+result = ser.manifest.prepare_iemocap(raw_dir=raw, output_dir=out_dir, config=config)
 """),
     ("md", """
 ## Utterances per split and label
@@ -116,18 +129,7 @@ two layouts on a few copied clips.
     ("params", """
 run_dir = "outputs/cpu"
 casia_dir = ""  # empty: {run_dir}/corpus/casia_raw (speaker folders holding label folders + transcripts.csv)
-allowed_labels = "ANGRY,HAPPY,SAD,NEUTRAL"
-train_speakers = "liuchanhg,wangzhe"  # empty lists: speakers assigned to splits by the ratios below
-val_speakers = "zhaoquanyin"
-test_speakers = "ZhaoZuoxiang"
-speaker_pattern = ""  # regex on file names, group 1 is the speaker (empty: speaker folders)
-train_ratio = 0.8
-val_ratio = 0.1
-test_ratio = 0.1
-seed = 42
-min_duration_sec = 0.2
-language = "zh"
-source_dataset = "casia_4class"
+""" + config_parameters(BuildManifestConfig, FOLDER_SETTINGS, FOLDER_OVERRIDES, FOLDER_COMMENTS) + """
 english_manifest = ""  # empty: {run_dir}/manifests/iemocap_4class (notebook 01); "none": no merge
 show_layout_demo = True
 """),
@@ -143,11 +145,8 @@ text branch needs; `language` and `source_dataset` mark every row for the multil
     ("code", """
 run = ser.layout.RunLayout(run_dir)  # every path of a run: ser_helpers/layout.py
 casia = casia_dir or run.casia_raw
-zh = ser.manifest.build_manifest(
-    input_dir=casia, output_dir=run.manifest(source_dataset), mode="auto", use_iemocap_map=True,
-    allowed_labels=allowed_labels, train_speakers=train_speakers, val_speakers=val_speakers,
-    test_speakers=test_speakers, speaker_pattern=speaker_pattern, train_ratio=train_ratio, val_ratio=val_ratio, test_ratio=test_ratio, seed=seed,
-    min_duration_sec=min_duration_sec, language=language, source_dataset=source_dataset)
+config = ser.manifest.BuildManifestConfig.from_params(globals(), use_iemocap_map=True)  # + the parameters above
+zh = ser.manifest.build_manifest(input_dir=casia, output_dir=run.manifest(source_dataset), config=config)
 """),
     ("code", "ser.manifest.counts_table(zh.summary)"),
     ("code", "ser.manifest.speakers_table(zh.summary)"),
