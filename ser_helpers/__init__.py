@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "common", "audio", "metrics", "plots", "layout", "synth", "manifest", "acoustic", "inference",
     "baseline", "evaluate", "service", "asr", "text", "features", "fusion", "ablation",
-    "selection", "predictor", "demo", "report", "pipeline", "pipeline_cli", "nb", "cli", "references", "weights",
+    "selection", "predictor", "demo", "report", "pipeline", "pipeline_cli", "cli", "references", "weights",
     "hub", "dryrun", "corpus",
 }
 

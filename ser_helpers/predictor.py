@@ -8,6 +8,8 @@ that directory; the audio models, ASR and text components are loaded through
 `features.Featurizer.from_components` (lazily, on the first audio prediction), so that directory alone
 drives a prediction. A given transcript replaces ASR. A pipeline trained on the corpus's reference (ORACLE)
 transcripts recognises new English audio with the bundled Whisper tiny.en (`features.inference_transcriber`).
+Taught in notebook 09 (09_select_fusion_best.ipynb: fusion_best loads as a FusionPredictor); it loads what
+notebook 07 writes.
 """
 from __future__ import annotations
 

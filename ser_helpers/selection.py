@@ -184,18 +184,22 @@ def _fmt(v, nd=3):
 
 def model_card(report: dict, pipeline: dict, winner: dict, selection: dict) -> str:
     """A short Markdown model card for fusion_best/."""
+    lines = [f"# Fusion model card: `{winner['candidate']}` (selected as fusion_best)",
+             "",
+             f"Selected {selection['time']} from {len(selection['candidates'])} candidate(s) by: {selection['rule']}.",
+             f"{selection['caveat'].capitalize()}.",
+             ""]
+    for section in (_card_components(report, pipeline), _card_data(report), _card_metrics(report),
+                    _card_calibration(report), _card_limits(report), CARD_ETHICS):
+        lines += section + [""]
+    return "\n".join(lines)
+
+
+def _card_components(report: dict, pipeline: dict) -> list[str]:
     comp = pipeline.get("components") or {}
     asr = comp.get("asr") or {}
     oracle = bool(asr.get("oracle")) or pipeline.get("transcripts_oracle")
-    cal = report.get("calibration") or {}
-    rows = report.get("rows") or {}
-    unc, calb = report.get("uncalibrated", {}), report.get("calibrated", {})
-    lines = [
-        f"# Fusion model card: `{winner['candidate']}` (selected as fusion_best)",
-        "",
-        f"Selected {selection['time']} from {len(selection['candidates'])} candidate(s) by: {selection['rule']}.",
-        f"{selection['caveat'].capitalize()}.",
-        "",
+    return [
         "## Components",
         f"- Fusion: {report.get('fusion_arch')} over {len(report.get('feature_names', []))} features "
         f"(mode `{report.get('mode')}`, {report.get('n_parameters')} parameters, fit strategy "
@@ -204,20 +208,25 @@ def model_card(report: dict, pipeline: dict, winner: dict, selection: dict) -> s
         f"- ASR: backend `{asr.get('backend')}`, model `{asr.get('model')}`"
         + (" - **ORACLE transcripts** (the corpus's own text, not speech recognition): text scores are an "
            "upper bound on what ASR would give." if oracle else "."),
-        f"- Text models: {json.dumps(comp.get('text_models'))}; text4 head: `{comp.get('text4_head')}`",
-        "",
+        f"- Text models: {json.dumps(comp.get('text_models'))}; text4 head: `{comp.get('text4_head')}`"]
+
+
+def _card_data(report: dict) -> list[str]:
+    return [
         "## Data",
-        f"- Rows per split and language: {json.dumps(rows)}",
+        f"- Rows per split and language: {json.dumps(report.get('rows') or {})}",
         "- Fusion fitted on: " + ("the validation rows, by speaker-grouped cross-validation (`val_cv`); the train rows "
                                   "trained the audio model and text head only, so the fusion never sees their "
                                   "in-sample confidence." if report.get("fit_strategy") == "val_cv" else
                                   "the train rows, early-stopped and calibrated on the validation rows."),
-        f"- Inputs: {json.dumps(report.get('inputs'))}",
-        "",
-        "## Metrics (calibrated; uncalibrated in brackets)",
-        "| split | macro-F1 | accuracy | UA | ECE | NLL |",
-        "|---|---|---|---|---|---|",
-    ]
+        f"- Inputs: {json.dumps(report.get('inputs'))}"]
+
+
+def _card_metrics(report: dict) -> list[str]:
+    unc, calb = report.get("uncalibrated", {}), report.get("calibrated", {})
+    lines = ["## Metrics (calibrated; uncalibrated in brackets)",
+             "| split | macro-F1 | accuracy | UA | ECE | NLL |",
+             "|---|---|---|---|---|---|"]
     for s in ("val", "test"):
         c, u = calb.get(s, {}), unc.get(s, {})
         lines.append(f"| {s} | {_fmt(c.get('macro_f1'))} | {_fmt(c.get('accuracy'))} | {_fmt(c.get('ua'))} | "
@@ -231,27 +240,33 @@ def model_card(report: dict, pipeline: dict, winner: dict, selection: dict) -> s
                  f"{_fmt(floor.get('p95'))}) on these {floor.get('n')} test rows." if floor.get("mean") else ""),
               "- Per language (test, calibrated): " + ", ".join(
                   f"{lang} macro-F1 {_fmt(m.get('macro_f1'))}" for lang, m in
-                  calb.get("test", {}).get("per_language", {}).items()),
-              "",
-              "## Calibration",
-              f"- Mode `{cal.get('mode')}`, fitted on the validation split only; temperature "
-              f"{_fmt(cal.get('temperature'))}" + (f", per language {json.dumps(cal.get('per_language'))}"
-                                                   if cal.get("per_language") else "") + ".",
-              "",
-              "## Limits",
-              "- Labels: " + ", ".join(display_name(x) for x in report.get("labels", [])) +
-              " only; other emotions are forced into one of them.",
-              "- Trained and evaluated on the data above; on the embedded default that is a synthetic corpus "
-              "(synthesised speech, scripted wording), so the numbers say nothing about real conversations.",
-              "- Calibration holds for data like the validation split; under label or domain shift it degrades.",
-              "",
-              "## Ethical caveats",
-              "- Emotion recognition infers an internal state from voice and words; it is often wrong and must not "
-              "drive decisions about people (hiring, policing, health, credit) or run without their consent.",
-              "- Accuracy differs by language, speaker, accent and recording conditions; check per-group numbers "
-              "before any use. Transcripts and audio are personal data.",
-              ""]
-    return "\n".join(lines)
+                  calb.get("test", {}).get("per_language", {}).items())]
+    return lines
+
+
+def _card_calibration(report: dict) -> list[str]:
+    cal = report.get("calibration") or {}
+    return ["## Calibration",
+            f"- Mode `{cal.get('mode')}`, fitted on the validation split only; temperature "
+            f"{_fmt(cal.get('temperature'))}" + (f", per language {json.dumps(cal.get('per_language'))}"
+                                                 if cal.get("per_language") else "") + "."]
+
+
+def _card_limits(report: dict) -> list[str]:
+    return ["## Limits",
+            "- Labels: " + ", ".join(display_name(x) for x in report.get("labels", [])) +
+            " only; other emotions are forced into one of them.",
+            "- Trained and evaluated on the data above; on the embedded default that is a synthetic corpus "
+            "(synthesised speech, scripted wording), so the numbers say nothing about real conversations.",
+            "- Calibration holds for data like the validation split; under label or domain shift it degrades."]
+
+
+CARD_ETHICS = [
+    "## Ethical caveats",
+    "- Emotion recognition infers an internal state from voice and words; it is often wrong and must not "
+    "drive decisions about people (hiring, policing, health, credit) or run without their consent.",
+    "- Accuracy differs by language, speaker, accent and recording conditions; check per-group numbers "
+    "before any use. Transcripts and audio are personal data."]
 
 
 def _cli(args) -> int:

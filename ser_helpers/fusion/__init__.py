@@ -37,7 +37,7 @@ from ser_helpers.fusion.data import (apply_scaler, check_label_coverage, feature
 from ser_helpers.fusion.nets import build_network, _logits, make_arch, single_thread, _stack_members, _torch
 from ser_helpers.fusion.calibration import (apply_calibration, fit_calibration, _fit_calibration,
     _fit_scalar_temperature, _fit_vector_scaling, temperature_for)
-from ser_helpers.fusion.fit import (_cv_folds, evaluate_split, _fit_and_evaluate, _fit_naive, _fit_val_cv,
+from ser_helpers.fusion.fit import (_cv_folds, evaluate_split, _fit_and_calibrate, _fit_naive, _fit_val_cv,
     FusionResult, _groups, resolve_fit_strategy, _summary, train_late_fusion, _train_member, _write_artifacts)
 from ser_helpers.fusion.load import _check_names, FusionModel, load_fusion_model
 from ser_helpers.fusion.views import comparison_table, report_table

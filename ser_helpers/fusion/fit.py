@@ -201,7 +201,8 @@ def resolve_fit_strategy(requested: str, summary: dict) -> tuple[str, str]:
     return "train", f"auto: {signals}: no in-sample advantage, so the larger train split is used"
 
 
-def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, labels):
+def _fit_and_calibrate(strategy, arch, data, cfg, device, groups, group_kind) -> dict:
+    """Fit one strategy ('train' or 'val_cv'); calibrate on its val logits; its test logits (and gate weights)."""
     if strategy == "train":
         ens, val_logits, val_gate, info = _fit_naive(arch, data, cfg, device)
     else:
@@ -213,82 +214,89 @@ def _fit_and_evaluate(strategy, arch, data, cfg, device, groups, group_kind, lab
             "logits": {"val": val_logits, "test": test_logits}, "gate": {"val": val_gate, "test": test_gate}}
 
 
-# ============================================================================ public entry
-def train_late_fusion(train_features, val_features, test_features, output_dir, features_summary=None,
-                      labels: Sequence[str] = LABELS, config: FusionConfig | None = None, **settings) -> FusionResult:
-    """Train + calibrate a late-fusion model; write the artifacts of stage 07 into `output_dir`.
-
-    `config` (default: FusionConfig()) holds the settings; `settings` are FusionConfig fields that override it
-    (the CLI flags, e.g. mode="fusion", fusion_arch="gated").
-    """
+# ============================================================================ the steps of train_late_fusion
+def _resolve_config(config: FusionConfig | None, settings: dict) -> FusionConfig:
+    """A checked copy of `config` (default FusionConfig()) with `settings` applied: the run records what it
+    resolved in it."""
     unknown = set(settings) - set(FusionConfig.__dataclass_fields__)
     if unknown:
         raise SERError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(FusionConfig.__dataclass_fields__)}")
-    cfg = replace(config or FusionConfig(), **settings)  # a copy: the run records what it resolved in it
+    cfg = replace(config or FusionConfig(), **settings)
     cfg.check()
-    t0 = time.perf_counter()
-    labels = list(labels)
-    paths = {"train": Path(train_features), "val": Path(val_features), "test": Path(test_features)}
+    return cfg
+
+
+@dataclass
+class _Inputs:
+    """The three stage-06 feature CSVs, read and checked (split overlap, label coverage)."""
+    paths: dict[str, Path]
+    summary: dict
+    feature_names: list[str]
+    frames: dict
+    split_check: dict
+
+
+def _read_inputs(split_paths: dict, features_summary, labels: list[str], cfg: FusionConfig) -> _Inputs:
+    """Read the features summary and each split's CSV (the mode's feature columns); check them."""
+    paths = {s: Path(p) for s, p in split_paths.items()}
     summary = read_feature_summary(features_summary, paths["train"])
     feature_names = feature_columns_for(cfg.mode, summary)
     frames = {s: read_features(p, feature_names, labels) for s, p in paths.items()}
     split_check = check_splits(frames, cfg.allow_split_overlap, {s: str(p) for s, p in paths.items()},
                                what="features CSV")
     check_label_coverage(frames, paths, labels)
-    device = resolve_device(cfg.device)
+    return _Inputs(paths, summary, feature_names, frames, split_check)
 
+
+def _scale_splits(inputs: _Inputs, labels: list[str]) -> tuple[dict, dict]:
+    """(data, scaler): the scaler fitted on the train rows; per split the scaled X, label index y and language."""
     lab_index = {lab: i for i, lab in enumerate(labels)}
-    raw = {s: frames[s][feature_names].to_numpy(dtype=np.float64) for s in SPLITS}
-    scaler = fit_scaler(raw["train"], feature_names)
+    frames = inputs.frames
+    raw = {s: frames[s][inputs.feature_names].to_numpy(dtype=np.float64) for s in SPLITS}
+    scaler = fit_scaler(raw["train"], inputs.feature_names)
     data = {s: {"X": apply_scaler(scaler, raw[s]), "y": frames[s]["label"].map(lab_index).to_numpy(dtype=int),
                 "lang": frames[s]["language"].to_numpy(dtype=object)} for s in SPLITS}
-    arch = make_arch(cfg, feature_names, len(labels))
-    groups, group_kind = _groups(frames["val"], paths["val"])
-    requested_strategy = cfg.fit_strategy
-    cfg.fit_strategy, strategy_reason = resolve_fit_strategy(cfg.fit_strategy, summary)
-    if cfg.fit_strategy == "val_cv" and len(set(groups.tolist())) < 2:
-        warnings.warn(f"{paths['val']}: fewer than 2 speakers, so no speaker-grouped cross-validation; "
-                      f"falling back to fit_strategy='train'", stacklevel=2)
-        cfg.fit_strategy = "train"
-        strategy_reason = "fewer than 2 val speakers: no speaker-grouped cross-validation possible"
+    return data, scaler
 
-    strategies = [cfg.fit_strategy]
-    if cfg.compare_fit_strategies:
-        strategies += [s for s in FIT_STRATEGIES if s != cfg.fit_strategy]
-    with single_thread():
-        fits = {s: _fit_and_evaluate(s, arch, data, cfg, device, groups, group_kind, labels) for s in strategies}
-    main = fits[cfg.fit_strategy]
-    cal = main["calibration"]
 
+def _choose_fit_strategy(requested: str, summary: dict, groups: np.ndarray, val_path: Path) -> tuple[str, str]:
+    """(strategy, reason): `resolve_fit_strategy`, falling back to 'train' when the val rows have < 2 speakers."""
+    strategy, reason = resolve_fit_strategy(requested, summary)
+    if strategy == "val_cv" and len(set(groups.tolist())) < 2:
+        warnings.warn(f"{val_path}: fewer than 2 speakers, so no speaker-grouped cross-validation; "
+                      f"falling back to fit_strategy='train'", stacklevel=3)
+        return "train", "fewer than 2 val speakers: no speaker-grouped cross-validation possible"
+    return strategy, reason
+
+
+def _strategies_to_fit(cfg: FusionConfig) -> list[str]:
+    """The chosen strategy first, then (with compare_fit_strategies) the others, for the comparison table."""
+    if not cfg.compare_fit_strategies:
+        return [cfg.fit_strategy]
+    return [cfg.fit_strategy] + [s for s in FIT_STRATEGIES if s != cfg.fit_strategy]
+
+
+@dataclass
+class _Scores:
+    """The chosen fit's val/test metrics before and after calibration, with test bootstrap intervals."""
+    evals: dict  # {"uncalibrated"|"calibrated": {split: evaluate_split(...)}}
+    probs: dict  # {"uncalibrated"|"calibrated": {split: probabilities}}
+    boot: dict  # {"uncalibrated"|"calibrated": bootstrap_intervals on test}
+    flat: dict  # {f"{split}_{metric}[_uncalibrated]": value, f"test_..._ci": [low, high]}
+
+
+def _score(fit: dict, data: dict, labels: list[str], cfg: FusionConfig) -> _Scores:
+    """Score `fit` on val and test, uncalibrated and calibrated; bootstrap the test metrics."""
     evals, probs = {}, {}
     for kind in ("uncalibrated", "calibrated"):
         evals[kind], probs[kind] = {}, {}
         for s in ("val", "test"):
-            lg = main["logits"][s]
-            p = softmax(lg) if kind == "uncalibrated" else apply_calibration(lg, cal, data[s]["lang"])
+            lg = fit["logits"][s]
+            p = softmax(lg) if kind == "uncalibrated" else apply_calibration(lg, fit["calibration"], data[s]["lang"])
             probs[kind][s] = p
             evals[kind][s] = evaluate_split(data[s]["y"], p, data[s]["lang"], labels)
     boot = {kind: bootstrap_intervals(data["test"]["y"], probs[kind]["test"], cfg.n_bootstrap, seed=cfg.seed)
             for kind in evals}
-    comparison = {}
-    for s, fit in fits.items():
-        p_unc = softmax(fit["logits"]["test"])
-        p_cal = apply_calibration(fit["logits"]["test"], fit["calibration"], data["test"]["lang"])
-        m_cal = _summary(data["test"]["y"], p_cal, labels)
-        comparison[s] = {
-            "test_macro_f1": m_cal["macro_f1"], "test_accuracy": m_cal["accuracy"], "test_ece": m_cal["ece"],
-            "test_ece_uncalibrated": _summary(data["test"]["y"], p_unc, labels)["ece"],
-            "temperature": fit["calibration"]["temperature"],
-            "test_macro_f1_ci": bootstrap_intervals(data["test"]["y"], p_cal, cfg.n_bootstrap, cfg.seed)["macro_f1"],
-        }
-    gate = None
-    if arch["type"] == "gated":
-        gate = {s: {lang: float(np.mean(main["gate"][s][data[s]["lang"] == lang]))
-                    for lang in sorted(set(data[s]["lang"].tolist()))} for s in ("val", "test")}
-        gate["meaning"] = "mean weight of the audio branch (1 - weight of the text branch)"
-
-    net = main["net"]
-    arch_final = dict(arch, n_members=len(net.members))
     flat = {}
     for s in ("val", "test"):
         for key in ("accuracy", "ua", "macro_f1", "weighted_f1", "ece", "nll", "brier"):
@@ -298,50 +306,125 @@ def train_late_fusion(train_features, val_features, test_features, output_dir, f
     flat["test_ece_ci"] = boot["calibrated"]["ece"]
     flat["test_ece_uncalibrated_ci"] = boot["uncalibrated"]["ece"]
     flat["test_macro_f1_uncalibrated_ci"] = boot["uncalibrated"]["macro_f1"]
+    return _Scores(evals, probs, boot, flat)
 
-    report = {
+
+def _compare_fits(fits: dict, data: dict, labels: list[str], cfg: FusionConfig) -> dict:
+    """Per fitted strategy: its calibrated test macro-F1 (with interval), accuracy, ECE before/after, temperature."""
+    test = data["test"]
+    comparison = {}
+    for s, fit in fits.items():
+        p_unc = softmax(fit["logits"]["test"])
+        p_cal = apply_calibration(fit["logits"]["test"], fit["calibration"], test["lang"])
+        m_cal = _summary(test["y"], p_cal, labels)
+        comparison[s] = {
+            "test_macro_f1": m_cal["macro_f1"], "test_accuracy": m_cal["accuracy"], "test_ece": m_cal["ece"],
+            "test_ece_uncalibrated": _summary(test["y"], p_unc, labels)["ece"],
+            "temperature": fit["calibration"]["temperature"],
+            "test_macro_f1_ci": bootstrap_intervals(test["y"], p_cal, cfg.n_bootstrap, cfg.seed)["macro_f1"],
+        }
+    return comparison
+
+
+def _gate_means(arch: dict, fit: dict, data: dict) -> dict | None:
+    """For the gated network: the mean audio-branch weight per split and language (None for other networks)."""
+    if arch["type"] != "gated":
+        return None
+    gate = {s: {lang: float(np.mean(fit["gate"][s][data[s]["lang"] == lang]))
+                for lang in sorted(set(data[s]["lang"].tolist()))} for s in ("val", "test")}
+    gate["meaning"] = "mean weight of the audio branch (1 - weight of the text branch)"
+    return gate
+
+
+def _build_report(cfg: FusionConfig, arch: dict, device: str, labels: list[str], inputs: _Inputs,
+                  strategy_choice: dict, fit: dict, scores: _Scores, comparison: dict, gate: dict | None) -> dict:
+    """train_report.json (its `time_sec` is filled in when the artifacts are written)."""
+    net = fit["net"]
+    return {
         "mode": cfg.mode, "fusion_arch": arch["type"], "fusion_arch_requested": cfg.fusion_arch,
-        "settings": asdict(cfg), "device": device, "labels": labels, "feature_names": feature_names,
-        "split_check": split_check,
-        "inputs": {s: str(p.resolve()) for s, p in paths.items()},
-        "rows": {s: frames[s]["language"].value_counts().sort_index().to_dict() for s in SPLITS},
+        "settings": asdict(cfg), "device": device, "labels": labels, "feature_names": inputs.feature_names,
+        "split_check": inputs.split_check,
+        "inputs": {s: str(p.resolve()) for s, p in inputs.paths.items()},
+        "rows": {s: inputs.frames[s]["language"].value_counts().sort_index().to_dict() for s in SPLITS},
         "n_parameters": count_parameters(net), "n_parameters_per_member": count_parameters(net.members[0]),
-        "fit_strategy": cfg.fit_strategy, "fit_strategy_requested": requested_strategy,
-        "fit_strategy_reason": strategy_reason, "fit": main["info"],
-        "calibration": cal,
-        **flat,
-        "uncalibrated": evals["uncalibrated"], "calibrated": evals["calibrated"],
-        "bootstrap": {"n_boot": cfg.n_bootstrap, "alpha": 0.05, **boot},
+        "fit_strategy": cfg.fit_strategy, "fit_strategy_requested": strategy_choice["requested"],
+        "fit_strategy_reason": strategy_choice["reason"], "fit": fit["info"],
+        "calibration": fit["calibration"],
+        **scores.flat,
+        "uncalibrated": scores.evals["uncalibrated"], "calibrated": scores.evals["calibrated"],
+        "bootstrap": {"n_boot": cfg.n_bootstrap, "alpha": 0.05, **scores.boot},
         # ECE a perfectly calibrated model with these confidences would show on this many rows (estimator bias)
-        "ece_sampling_floor": {s: ece_sampling_floor(probs["calibrated"][s], seed=cfg.seed) for s in ("val", "test")},
+        "ece_sampling_floor": {s: ece_sampling_floor(scores.probs["calibrated"][s], seed=cfg.seed)
+                               for s in ("val", "test")},
         "fit_strategy_comparison": comparison,
         "gate": gate,
-        "audio_confidence": summary.get("audio_confidence"),
-        "transcripts": (summary.get("components") or {}).get("asr"),
+        "audio_confidence": inputs.summary.get("audio_confidence"),
+        "transcripts": (inputs.summary.get("components") or {}).get("asr"),
         "time_sec": None,
     }
+
+
+# ============================================================================ public entry
+def train_late_fusion(train_features, val_features, test_features, output_dir, features_summary=None,
+                      labels: Sequence[str] = LABELS, config: FusionConfig | None = None, **settings) -> FusionResult:
+    """Train + calibrate a late-fusion model; write the artifacts of stage 07 into `output_dir`.
+
+    `config` (default: FusionConfig()) holds the settings; `settings` are FusionConfig fields that override it
+    (the CLI flags, e.g. mode="fusion", fusion_arch="gated").
+    """
+    cfg = _resolve_config(config, settings)
+    t0 = time.perf_counter()
+    labels = list(labels)
+    inputs = _read_inputs({"train": train_features, "val": val_features, "test": test_features}, features_summary,
+                          labels, cfg)
+    device = resolve_device(cfg.device)
+    data, scaler = _scale_splits(inputs, labels)
+    arch = make_arch(cfg, inputs.feature_names, len(labels))
+    groups, group_kind = _groups(inputs.frames["val"], inputs.paths["val"])
+    strategy_choice = {"requested": cfg.fit_strategy}
+    cfg.fit_strategy, strategy_choice["reason"] = _choose_fit_strategy(cfg.fit_strategy, inputs.summary, groups,
+                                                                       inputs.paths["val"])
+    with single_thread():
+        fits = {s: _fit_and_calibrate(s, arch, data, cfg, device, groups, group_kind)
+                for s in _strategies_to_fit(cfg)}
+    chosen = fits[cfg.fit_strategy]
+    scores = _score(chosen, data, labels, cfg)
+    report = _build_report(cfg, arch, device, labels, inputs, strategy_choice, chosen, scores,
+                           _compare_fits(fits, data, labels, cfg), _gate_means(arch, chosen, data))
     output_dir = Path(output_dir)
     with atomic_dir(output_dir) as tmp:
-        _write_artifacts(tmp, output_dir, net, arch_final, cfg, feature_names, labels, cal, scaler, summary,
-                         report, evals, probs, data)
+        _write_artifacts(tmp, chosen, arch, cfg, inputs, labels, scaler, report, scores, data)
         report["time_sec"] = round(time.perf_counter() - t0, 3)
         write_json_atomic(tmp / "train_report.json", report)
-    return FusionResult(output_dir, report, {k: v for k, v in flat.items() if not k.endswith("_ci")})
+    return FusionResult(output_dir, report, {k: v for k, v in scores.flat.items() if not k.endswith("_ci")})
 
 
-def _write_artifacts(tmp: Path, final_dir: Path, net, arch, cfg, feature_names, labels, cal, scaler, summary,
-                     report, evals, probs, data) -> None:
-    torch = _torch()
-    from .. import metrics, plots
-    payload = {"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": arch,
-               "feature_names": list(feature_names), "labels": list(labels), "calibration": cal, "mode": cfg.mode,
-               "format_version": 1}
-    torch.save(payload, tmp / "fusion_model.pt")
+def _write_artifacts(tmp: Path, fit: dict, arch: dict, cfg: FusionConfig, inputs: _Inputs, labels: list[str],
+                     scaler: dict, report: dict, scores: _Scores, data: dict) -> None:
+    """fusion_model.pt, feature_scaler.json, the calibrated confusion CSVs, pipeline.json and (make_plots) plots."""
+    from .. import metrics
+    net, calibration = fit["net"], fit["calibration"]
+    payload = {"state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+               "arch": dict(arch, n_members=len(net.members)), "feature_names": list(inputs.feature_names),
+               "labels": list(labels), "calibration": calibration, "mode": cfg.mode, "format_version": 1}
+    _torch().save(payload, tmp / "fusion_model.pt")
     write_json_atomic(tmp / "feature_scaler.json", scaler)
     for s in ("val", "test"):
-        metrics.save_confusion_csv(tmp / f"{s}_confusion_calibrated.csv", evals["calibrated"][s]["confusion_matrix"],
-                                   labels)
-    components = copy.deepcopy(summary.get("components") or {})
+        metrics.save_confusion_csv(tmp / f"{s}_confusion_calibrated.csv",
+                                   scores.evals["calibrated"][s]["confusion_matrix"], labels)
+    components = _copy_text4_head(tmp, copy.deepcopy(inputs.summary.get("components") or {}))
+    pipeline = {"components": components, "feature_names": list(inputs.feature_names), "labels": list(labels),
+                "mode": cfg.mode, "calibration": calibration, "fusion_arch": arch["type"],
+                "model_file": "fusion_model.pt", "scaler_file": "feature_scaler.json",
+                "transcripts_oracle": bool((components.get("asr") or {}).get("oracle", False))}
+    write_json_atomic(tmp / "pipeline.json", pipeline)
+    if cfg.make_plots:
+        _save_plots(tmp, cfg.mode, labels, report, scores, data)
+
+
+def _copy_text4_head(tmp: Path, components: dict) -> dict:
+    """Copy the text4 head that `components` names into `tmp` when it is under 50 MB; `components` then names
+    the copy (relative to the fusion dir)."""
     head = components.get("text4_head")
     if head and Path(head).exists():
         src = Path(head)
@@ -349,26 +432,28 @@ def _write_artifacts(tmp: Path, final_dir: Path, net, arch, cfg, feature_names, 
         if size < 50e6:
             dst = tmp / "text4_head" if src.is_dir() else tmp / f"text4_head{''.join(src.suffixes)}"
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
-            components["text4_head"] = dst.name  # relative to the fusion dir
-    pipeline = {"components": components, "feature_names": list(feature_names), "labels": list(labels),
-                "mode": cfg.mode, "calibration": cal, "fusion_arch": arch["type"],
-                "model_file": "fusion_model.pt", "scaler_file": "feature_scaler.json",
-                "transcripts_oracle": bool((components.get("asr") or {}).get("oracle", False))}
-    write_json_atomic(tmp / "pipeline.json", pipeline)
-    if cfg.make_plots:
-        import matplotlib.pyplot as plt
-        for s in ("val", "test"):
-            before = metrics.reliability_bins(probs["uncalibrated"][s], data[s]["y"])
-            after = metrics.reliability_bins(probs["calibrated"][s], data[s]["y"])
-            fig = plots.reliability_diagram(before, after, path=tmp / f"{s}_reliability.png",
-                                            title=f"{cfg.mode} {s}: ECE {evals['uncalibrated'][s]['ece']:.3f} -> "
-                                                  f"{evals['calibrated'][s]['ece']:.3f}")
-            plt.close(fig)
-            fig = plots.confusion_heatmap(evals["calibrated"][s]["confusion_matrix"], labels,
-                                          path=tmp / f"{s}_confusion_calibrated.png",
-                                          title=f"{cfg.mode} {s} (calibrated)")
-            plt.close(fig)
-        hist = report["fit"]["members"][0]["history"]
-        fig = plots.training_curves(hist, path=tmp / "training_curves.png", keys=("train_loss", "es_macro_f1"),
-                                    title=f"{cfg.mode} ({report['fit_strategy']}, first member)")
+            components["text4_head"] = dst.name
+    return components
+
+
+def _save_plots(tmp: Path, mode: str, labels: list[str], report: dict, scores: _Scores, data: dict) -> None:
+    """Per val/test split a reliability diagram (before -> after calibration) and a calibrated confusion heatmap;
+    the first member's training curves."""
+    import matplotlib.pyplot as plt
+
+    from .. import metrics, plots
+    evals, probs = scores.evals, scores.probs
+    for s in ("val", "test"):
+        before = metrics.reliability_bins(probs["uncalibrated"][s], data[s]["y"])
+        after = metrics.reliability_bins(probs["calibrated"][s], data[s]["y"])
+        fig = plots.reliability_diagram(before, after, path=tmp / f"{s}_reliability.png",
+                                        title=f"{mode} {s}: ECE {evals['uncalibrated'][s]['ece']:.3f} -> "
+                                              f"{evals['calibrated'][s]['ece']:.3f}")
         plt.close(fig)
+        fig = plots.confusion_heatmap(evals["calibrated"][s]["confusion_matrix"], labels,
+                                      path=tmp / f"{s}_confusion_calibrated.png", title=f"{mode} {s} (calibrated)")
+        plt.close(fig)
+    hist = report["fit"]["members"][0]["history"]
+    fig = plots.training_curves(hist, path=tmp / "training_curves.png", keys=("train_loss", "es_macro_f1"),
+                                title=f"{mode} ({report['fit_strategy']}, first member)")
+    plt.close(fig)
