@@ -3,6 +3,9 @@
 Every stage (manifests, training, evaluation, service, demo) reads audio through `load_audio`
 or `decode_audio`, so every bad file gets the same clear `AudioError` naming the file and problem;
 training and evaluation check a whole manifest first with `check_audio_files`.
+Taught in notebook 03 (03_train_wav2vec2.ipynb: 16 kHz in, the padding-invariance check loads its clips with
+`load_audio`) and notebook 05 (05_serve_ser_api.ipynb: an upload is decoded, downmixed and resampled to 16 kHz).
+torchaudio is not used: it has no CPU wheel on the reference machine and its I/O needs the FFmpeg libraries.
 """
 from __future__ import annotations
 
