@@ -26,7 +26,8 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import metrics as M
-from .common import (BOOTSTRAP_FLAG, LABELS, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag,
+from .common import (BOOTSTRAP_FLAG, LABELS, MAX_DURATION_SEC, N_BOOTSTRAP, SAMPLE_RATE, SCORING_BATCH_SIZE, SERError,
+                     add_dataclass_flags, add_split_overlap_flag,
                      atomic_dir, StageConfig, check_splits, read_json, read_manifest, set_seed, write_json_atomic)
 
 FEATURE_VERSION = 2
@@ -36,6 +37,7 @@ MODEL_FILE = "baseline_model.json"
 CACHE_FILE = "feature_cache.npz"
 F0_MIN, F0_MAX = 60.0, 500.0
 F0_METHODS = ("yin", "pyin")
+DEFAULT_F0_METHOD = "yin"
 HOP = 160  # 10 ms at 16 kHz
 
 
@@ -51,12 +53,12 @@ class BaselineConfig(StageConfig):
     one with `BaselineConfig.from_params(globals())`. Manifests and the output dir are arguments of the call."""
     seed: int = 42
     sample_rate: int = SAMPLE_RATE
-    max_duration_sec: float = 15.0
+    max_duration_sec: float = MAX_DURATION_SEC
     c_grid: tuple = field(default=DEFAULT_C_GRID, metadata={
         "argparse": {"type": c_values}, "help": "comma list of C values tried (chosen on val macro-F1)"})
-    f0_method: str = field(default="yin", metadata={"choices": F0_METHODS})
+    f0_method: str = field(default=DEFAULT_F0_METHOD, metadata={"choices": F0_METHODS})
     num_workers: int = 0
-    n_bootstrap: int = field(default=1000, metadata=BOOTSTRAP_FLAG)
+    n_bootstrap: int = field(default=N_BOOTSTRAP, metadata=BOOTSTRAP_FLAG)
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
     labels: tuple = field(default=tuple(LABELS), metadata={"cli": False})
 
@@ -73,7 +75,7 @@ def feature_names(n_mfcc: int = N_MFCC) -> list[str]:
     return names
 
 
-def extract_features(y: np.ndarray, sample_rate: int = SAMPLE_RATE, f0_method: str = "yin") -> np.ndarray:
+def extract_features(y: np.ndarray, sample_rate: int = SAMPLE_RATE, f0_method: str = DEFAULT_F0_METHOD) -> np.ndarray:
     """One utterance (mono float32) -> feature vector in `feature_names()` order."""
     import librosa
     y = np.asarray(y, dtype=np.float32)
@@ -148,7 +150,8 @@ def _save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
             np.savez(fh, **cache)
 
 
-def manifest_features(df, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = 15.0, f0_method: str = "yin",
+def manifest_features(df, sample_rate: int = SAMPLE_RATE, max_duration_sec: float = MAX_DURATION_SEC,
+                      f0_method: str = DEFAULT_F0_METHOD,
                       cache: dict | None = None, num_workers: int = 0, desc: str = "features",
                       manifest_name: str = "manifest", used_keys: set | None = None) -> np.ndarray:
     """Feature matrix for a manifest's rows (clips cut at `max_duration_sec`), using/filling `cache`
@@ -202,8 +205,8 @@ class BaselineModel:
     intercept: np.ndarray     # [n_labels]
     C: float
     sample_rate: int = SAMPLE_RATE
-    max_duration_sec: float = 15.0
-    f0_method: str = "yin"
+    max_duration_sec: float = MAX_DURATION_SEC
+    f0_method: str = DEFAULT_F0_METHOD
     extra: dict = field(default_factory=dict)
 
     def decision(self, X: np.ndarray) -> np.ndarray:
@@ -248,7 +251,7 @@ class BaselineModel:
                    mean=np.asarray(d["scaler"]["mean"], float), scale=np.asarray(d["scaler"]["scale"], float),
                    coef=np.asarray(d["coef"], float), intercept=np.asarray(d["intercept"], float), C=float(d["C"]),
                    sample_rate=int(d["sample_rate"]), max_duration_sec=float(d["max_duration_sec"]),
-                   f0_method=d.get("f0_method", "yin"))
+                   f0_method=d.get("f0_method", "yin"))  # files written before f0_method was saved used yin
 
 
 class BaselineAudioClassifier:
@@ -266,7 +269,8 @@ class BaselineAudioClassifier:
     def load(cls, model_dir: str | os.PathLike, device: str = "cpu") -> "BaselineAudioClassifier":
         return cls(BaselineModel.load(model_dir), str(model_dir))
 
-    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = SCORING_BATCH_SIZE,
+                      max_duration_sec: float | None = MAX_DURATION_SEC,
                       progress: bool = False) -> np.ndarray:
         max_samples = int(round(max_duration_sec * SAMPLE_RATE)) if max_duration_sec else None
         clipped = [np.asarray(w, dtype=np.float32)[:max_samples] if max_samples else w for w in waves]
@@ -274,8 +278,8 @@ class BaselineAudioClassifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.asarray(self.model.predict_proba(clipped, sample_rate=SAMPLE_RATE), dtype=np.float32)
 
-    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
-                      max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:
+    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = SCORING_BATCH_SIZE,
+                      max_duration_sec: float | None = MAX_DURATION_SEC, progress: bool = False) -> np.ndarray:
         return self.predict_proba([audio_mod.load_audio(p) for p in paths], batch_size, max_duration_sec, progress)
 
 

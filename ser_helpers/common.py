@@ -24,6 +24,12 @@ DISPLAY_NAMES: dict[str, str] = {"ang": "angry", "hap": "happy", "neu": "neutral
                                  "exc": "excited", "cal": "calm"}
 SERVICE_CODES: dict[str, str] = {"ang": "ANGRY", "hap": "HAPPY", "neu": "NEUTRAL", "sad": "SAD"}
 SAMPLE_RATE = 16000
+#: longest clip the models see, in seconds: longer audio is cropped (training, evaluation, features, inference)
+MAX_DURATION_SEC = 15.0
+#: clips per forward pass when a trained audio model scores clips (evaluation, features, inference)
+SCORING_BATCH_SIZE = 8
+#: bootstrap resamples behind every reported 95% interval
+N_BOOTSTRAP = 1000
 
 # Words and codes that name a canonical label (case-insensitive), for folders and --allowed-labels.
 LABEL_ALIASES: dict[str, str] = {

@@ -23,8 +23,9 @@ import numpy as np
 from . import audio as audio_mod
 from . import metrics as M
 from .audio import check_audio_files
-from .common import (BOOTSTRAP_FLAG, SAMPLE_RATE, SERError, add_dataclass_flags, add_split_overlap_flag, check_splits,
-                     StageConfig, display_name, read_json, read_manifest, write_csv_atomic, write_json_atomic)
+from .common import (BOOTSTRAP_FLAG, MAX_DURATION_SEC, N_BOOTSTRAP, SAMPLE_RATE, SCORING_BATCH_SIZE, SERError,
+                     add_dataclass_flags, add_split_overlap_flag, check_splits, StageConfig, display_name, read_json,
+                     read_manifest, write_csv_atomic, write_json_atomic)
 from .metrics import (BREAKDOWN_COLUMNS, compute_metrics, group_metrics, label_ids,  # noqa: F401 (evaluate.*)
                       majority_metrics)
 
@@ -41,11 +42,11 @@ class EvaluateConfig(StageConfig):
     builds one with `EvaluateConfig.from_params(globals())`. The model, the manifest and the output files are
     arguments of the call, not settings."""
     sample_rate: int = SAMPLE_RATE
-    max_duration_sec: float = 15.0
-    batch_size: int = 8
+    max_duration_sec: float = MAX_DURATION_SEC
+    batch_size: int = SCORING_BATCH_SIZE
     num_workers: int = 0
     device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
-    n_bootstrap: int = field(default=1000, metadata=BOOTSTRAP_FLAG)
+    n_bootstrap: int = field(default=N_BOOTSTRAP, metadata=BOOTSTRAP_FLAG)
     bootstrap_seed: int = field(default=0, metadata={"flag": "--seed", "help": "bootstrap seed"})
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
     progress: bool = field(default=True, metadata={"cli": False})
@@ -57,8 +58,8 @@ FLAGS_BEFORE_OUTPUTS = ("sample_rate", "max_duration_sec", "batch_size", "num_wo
 
 
 # ----------------------------------------------------------------------------- loading
-def load_clips(paths: Sequence[str], sample_rate: int = SAMPLE_RATE, max_duration_sec: float | None = 15.0,
-               num_workers: int = 0, manifest_name: str = "manifest", offset: int = 0) -> list[np.ndarray]:
+def load_clips(paths: Sequence[str], sample_rate: int, max_duration_sec: float | None, num_workers: int,
+               manifest_name: str = "manifest", offset: int = 0) -> list[np.ndarray]:
     """Decode clips (mono float32 at `sample_rate`), cut to `max_duration_sec`; AudioError names the row and file."""
     limit = int(round(max_duration_sec * sample_rate)) if max_duration_sec else None
 

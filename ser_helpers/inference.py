@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .common import SAMPLE_RATE, SERError, resolve_device
+from .common import MAX_DURATION_SEC, SAMPLE_RATE, SCORING_BATCH_SIZE, SERError, resolve_device
 
 #: shortest input the conv feature encoder turns into one frame (25 ms at 16 kHz); shorter clips are zero-padded
 MIN_SAMPLES = 400
@@ -280,7 +280,8 @@ class AudioClassifier:
         fe = load_pretrained(AutoFeatureExtractor, source, "feature extractor")
         return cls(model, fe, resolve_device(device), source)
 
-    def predict_logits(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+    def predict_logits(self, waves: Sequence[np.ndarray], batch_size: int = SCORING_BATCH_SIZE,
+                      max_duration_sec: float | None = MAX_DURATION_SEC,
                        progress: bool = False) -> np.ndarray:
         import torch
         from tqdm.auto import tqdm
@@ -325,14 +326,15 @@ class AudioClassifier:
         np.add.at(out, owner, logits)
         return out / np.bincount(owner, minlength=len(waves))[:, None]
 
-    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = 8, max_duration_sec: float | None = 15.0,
+    def predict_proba(self, waves: Sequence[np.ndarray], batch_size: int = SCORING_BATCH_SIZE,
+                      max_duration_sec: float | None = MAX_DURATION_SEC,
                       progress: bool = False) -> np.ndarray:
         """Probabilities [n, n_labels] (columns in `self.labels` order) for 16 kHz float32 mono arrays."""
         from .metrics import softmax
         return softmax(self.predict_logits(waves, batch_size, max_duration_sec, progress)).astype(np.float32)
 
-    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = 8,
-                      max_duration_sec: float | None = 15.0, progress: bool = False) -> np.ndarray:
+    def predict_files(self, paths: Sequence[str | os.PathLike], batch_size: int = SCORING_BATCH_SIZE,
+                      max_duration_sec: float | None = MAX_DURATION_SEC, progress: bool = False) -> np.ndarray:
         """Load each file (any rate/channels; AudioError naming a bad file) and predict probabilities."""
         from .audio import load_audio
         waves = []
@@ -361,7 +363,8 @@ def collect_audio_files(items: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def predict_paths(model_dir, inputs: Sequence[str | os.PathLike], output_csv=None, output_json=None,
-                  batch_size: int = 8, max_duration_sec: float = 15.0, device: str = "auto", progress: bool = True):
+                  batch_size: int = SCORING_BATCH_SIZE, max_duration_sec: float = MAX_DURATION_SEC,
+                  device: str = "auto", progress: bool = True):
     """Predict every audio file under `inputs`; returns a DataFrame (path, prediction, confidence, prob_<label>...)
     and writes it as CSV and/or JSON when asked."""
     import pandas as pd
@@ -399,13 +402,13 @@ def register_cli(subparsers) -> None:
     p.add_argument("--output-csv", default="")
     p.add_argument("--output-json", default="")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-duration-sec", type=float, default=15.0)
+    p.add_argument("--max-duration-sec", type=float, default=MAX_DURATION_SEC)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_cmd_predict)
 
 
-def batch_invariance_gap(clf: AudioClassifier, waves: Sequence[np.ndarray], batch_size: int = 8,
-                         max_duration_sec: float | None = 15.0) -> float:
+def batch_invariance_gap(clf: AudioClassifier, waves: Sequence[np.ndarray], batch_size: int = SCORING_BATCH_SIZE,
+                         max_duration_sec: float | None = MAX_DURATION_SEC) -> float:
     """Largest |p_batched - p_alone| over `waves`: ~1e-6 when padding does not leak."""
     batched = clf.predict_proba(waves, batch_size=batch_size, max_duration_sec=max_duration_sec)
     alone = np.concatenate([clf.predict_proba([w], batch_size=1, max_duration_sec=max_duration_sec)

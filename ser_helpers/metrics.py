@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .common import LABELS, SERError, write_csv_atomic
+from .common import LABELS, N_BOOTSTRAP, SERError, write_csv_atomic
 
 
 def _as_ids(y, labels: Sequence[str]) -> np.ndarray:
@@ -200,7 +200,7 @@ def _bootstrap_statistic(metric: str, k: int, n_bins: int):
     return statistic
 
 
-def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = 1000,
+def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = N_BOOTSTRAP,
                        seed: int = 0, alpha: float = 0.05, n_bins: int = 15) -> tuple[float, float]:
     """Percentile bootstrap interval of one metric over utterances (`scipy.stats.bootstrap`, paired rows
     resampled with replacement from `np.random.default_rng(seed)`; integer label ids `y`).
@@ -227,13 +227,13 @@ def bootstrap_interval(y, probs: np.ndarray, metric: str = "macro_f1", n_bootstr
     return lo, hi
 
 
-def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = 1000,
+def bootstrap_ci(y_true, probs: np.ndarray, metric: str = "macro_f1", n_bootstrap: int = N_BOOTSTRAP,
                  seed: int = 0, alpha: float = 0.05, labels: Sequence[str] = LABELS) -> tuple[float, float]:
     """`bootstrap_interval` for labels given as codes or ids (in `labels` order)."""
     return bootstrap_interval(_as_ids(y_true, list(labels)), probs, metric, n_bootstrap, seed, alpha)
 
 
-def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_bootstrap: int = 1000, seed: int = 0,
+def bootstrap_intervals(y: np.ndarray, probs: np.ndarray, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
                         alpha: float = 0.05, n_bins: int = 15) -> dict:
     """The macro-F1 and (bias-corrected) ECE intervals of `bootstrap_interval` as lists; None without resamples."""
     if n_bootstrap <= 0 or len(y) == 0:
@@ -284,7 +284,7 @@ def group_metrics(y: np.ndarray, probs: np.ndarray, groups: Sequence, labels: Se
 
 
 def compute_metrics(y: np.ndarray, probs: np.ndarray, labels: Sequence[str], meta=None,
-                    n_bootstrap: int = 1000, seed: int = 0, train_counts=None, train_source=None) -> dict:
+                    n_bootstrap: int = N_BOOTSTRAP, seed: int = 0, train_counts=None, train_source=None) -> dict:
     """Full metrics dict of one evaluation (stage 04 and the baseline): `classification_metrics`, bootstrap 95%
     intervals of macro-F1 and UA (`n_bootstrap` resamples; 0: none), the majority baseline and, when `meta` (a
     DataFrame) has them, breakdowns by BREAKDOWN_COLUMNS."""

@@ -141,7 +141,7 @@ def test_crops_are_seeded_by_seed_epoch_index(data):
 
 def test_length_grouped_sampler():
     lengths = np.random.default_rng(0).integers(1000, 100000, 103)
-    s = acoustic.EpochBatchSampler(lengths, 8, seed=1, length_grouped=True, mega=4)
+    s = acoustic.EpochBatchSampler(lengths, 8, seed=1, shuffle=True, length_grouped=True, mega=4)
     s.set_epoch(0)
     e0 = s.batches()
     assert len(e0) == len(s) == 13 and sorted(i for b in e0 for i in b) == list(range(103))
@@ -150,7 +150,7 @@ def test_length_grouped_sampler():
     s.set_epoch(0)
     assert s.batches() == e0
     spread = np.mean([np.ptp(lengths[b]) for b in e0])
-    r = acoustic.EpochBatchSampler(lengths, 8, seed=1, length_grouped=False)
+    r = acoustic.EpochBatchSampler(lengths, 8, seed=1, shuffle=True, length_grouped=False)
     assert spread < 0.5 * np.mean([np.ptp(lengths[b]) for b in r.batches()])
     assert [i for i, ep in next(iter(s))] == e0[0] and all(ep == 0 for _, ep in next(iter(s)))
 

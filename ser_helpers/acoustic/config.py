@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from ser_helpers.common import SERError, StageConfig
+from ser_helpers.common import MAX_DURATION_SEC, SERError, StageConfig
 
 LR_SCHEDULERS = ("linear", "cosine", "constant")
 
@@ -23,7 +23,7 @@ class TrainConfig(StageConfig):
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     patience: int = 3
-    max_duration_sec: float = 15.0
+    max_duration_sec: float = MAX_DURATION_SEC
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag
     base_model: str = field(default="facebook/wav2vec2-base", metadata={
         "help": "hub id or local dir of a wav2vec2-family or Whisper model; 'tiny.en' = the bundled Whisper tiny.en "

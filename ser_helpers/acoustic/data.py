@@ -97,8 +97,8 @@ class EpochBatchSampler:
     50 batches is sorted by length before it is cut into batches (little padding), and batch order is shuffled.
     The number of batches is ceil(n / batch_size) every epoch."""
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True,
-                 length_grouped: bool = True, mega: int = 50):
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool, length_grouped: bool,
+                 mega: int = 50):
         self.lengths = np.asarray(lengths)
         self.batch_size, self.seed, self.shuffle, self.length_grouped = batch_size, seed, shuffle, length_grouped
         self.mega = mega * batch_size

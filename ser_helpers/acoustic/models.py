@@ -63,8 +63,8 @@ class PaddingInvariantClassifier(torch.nn.Module):
     (fixed window; the frozen bottom `frozen_layers` computed once per distinct clip when `cache_frozen`);
     forward(clips) -> logits. A plain nn.Module so DDP/accelerate wrap it and gradients sync through its forward."""
 
-    def __init__(self, model, freeze_feature_encoder: bool = False, feature_extractor=None, frozen_layers: int = 0,
-                 cache_frozen: bool = True):
+    def __init__(self, model, *, freeze_feature_encoder: bool, feature_extractor=None, frozen_layers: int = 0,
+                 cache_frozen: bool):
         super().__init__()
         self.model = model
         self.freeze_feature_encoder = freeze_feature_encoder
@@ -134,8 +134,8 @@ def encoder_layers(model):
     return model.encoder.layers if is_whisper(model) else model.wav2vec2.encoder.layers
 
 
-def set_trainable(model, head_only: bool = False, train_projector: bool = False, freeze_encoder: bool = False,
-                  train_top_layers: int | None = None) -> int:
+def set_trainable(model, *, head_only: bool, train_projector: bool, freeze_encoder: bool,
+                  train_top_layers: int | None) -> int:
     """Freeze what should not train; returns how many BOTTOM encoder layers are frozen (the whole encoder when
     the head alone trains). head_only (adapt-wav2vec2-head): classifier (+ projector if train_projector);
     freeze_encoder: projector + classifier; train_top_layers=N: the top N encoder layers (+ the encoder's final

@@ -17,14 +17,16 @@ from .featurizer import Featurizer
 
 
 def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), languages: Sequence[str] = ("en",),
-                       whisper_model: str = "tiny.en", whisper_device: str = "cpu", whisper_compute_type: str = "",
-                       whisper_cpu_threads: int = 8, asr_cache_json: str = "", text_device: str = "auto",
+                       whisper_model: str = "tiny.en", *, whisper_device: str, whisper_compute_type: str,
+                       whisper_cpu_threads: int, text_device: str, asr_cache_json: str | None = None,
                        max_rows: int = 0) -> dict:
     """Recognise the `languages` rows of `{split}_features.csv` (built from reference transcripts) with a real ASR
     and write `{split}_features_asr.csv`: those rows only, the same columns, the recognised transcript and the
     text features computed from it by the SAME text components (audio columns unchanged), plus
     `reference_transcript`. Records {wer, timings, ...} under `asr_eval` in summary.json and returns it.
-    Mandarin rows are not recognised (tiny.en is English-only): they keep their reference transcripts elsewhere."""
+    Mandarin rows are not recognised (tiny.en is English-only): they keep their reference transcripts elsewhere.
+    The Whisper and text settings are FeaturesConfig's (notebook 06 passes them); `asr_cache_json` None:
+    `<features_dir>/asr_cache.json`."""
     from ..asr import ASRCache, get_transcriber, wer
     out = Path(features_dir)
     summary_path = out / "summary.json"

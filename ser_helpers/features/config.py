@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..common import SAMPLE_RATE, SERError, StageConfig
+from ..common import MAX_DURATION_SEC, SAMPLE_RATE, SCORING_BATCH_SIZE, SERError, StageConfig
 from .columns import normalize_language
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,8 +43,8 @@ class FeaturesConfig(StageConfig):
         "help": "reference = the manifest's transcript column (ORACLE transcripts)"})
     text4_head: str = field(default="tfidf", metadata={"help": "tfidf | none | a 4-class text-emotion model dir"})
     seed: int = 42
-    batch_size: int = 8
-    max_duration_sec: float = 15.0
+    batch_size: int = SCORING_BATCH_SIZE
+    max_duration_sec: float = MAX_DURATION_SEC
     # folds of the text4 head's out-of-fold scores on train rows
     oof_folds: int = field(default=5, metadata={"cli": False})
     allow_split_overlap: bool = field(default=False, metadata={"cli": False})  # common.add_split_overlap_flag

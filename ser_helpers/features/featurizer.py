@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..common import LABELS, SERError
+from ..common import LABELS, MAX_DURATION_SEC, SCORING_BATCH_SIZE, SERError
 from ..metrics import entropy
 from .columns import FEATURE_CSV_COLUMNS, TEXT_LENGTH_SCALE, normalize_language
 
@@ -78,8 +78,8 @@ class Featurizer:
     text_models: dict = field(default_factory=dict)    # lang -> TextClassifier | None
     text4: object = None                               # Text4Head | TextClassifier (4-class) | None
     asr_cache: object = None
-    batch_size: int = 8
-    max_duration_sec: float = 15.0
+    batch_size: int = SCORING_BATCH_SIZE
+    max_duration_sec: float = MAX_DURATION_SEC
 
     # -- construction
     @classmethod
@@ -121,8 +121,8 @@ class Featurizer:
                 if not text4.is_emotion4:
                     raise SERError(f"text4 model {head_path}: labels {text4.raw_labels} are not the 4 emotion codes")
         return cls(components=comp, audio_models=audio_models, transcriber=transcriber, text_models=text_models,
-                   text4=text4, asr_cache=asr_cache, batch_size=int(comp.get("batch_size", 8)),
-                   max_duration_sec=float(comp.get("max_duration_sec", 15.0)))
+                   text4=text4, asr_cache=asr_cache, batch_size=int(comp.get("batch_size", SCORING_BATCH_SIZE)),
+                   max_duration_sec=float(comp.get("max_duration_sec", MAX_DURATION_SEC)))
 
     @property
     def default_language(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..common import SERError, StageConfig
+from ..common import N_BOOTSTRAP, SERError, StageConfig
 
 MODES = ("fusion", "audio_only", "text_only")
 ARCHS = ("mlp", "gated")
@@ -58,7 +58,7 @@ class FusionConfig(StageConfig):
     cv_folds: int = 5
     compare_fit_strategies: bool = field(default=True, metadata={
         "help": "skip training the other fit strategy for the report's comparison"})
-    n_bootstrap: int = 1000
+    n_bootstrap: int = N_BOOTSTRAP
     allow_split_overlap: bool = field(default=False, metadata={
         "help": "go on (with a warning, recorded in the report) when the splits share files or speakers; "
                 "refused by default"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..common import StageConfig
+from .pretrained import MAX_TOKENS
 
 LANGUAGE_FILTERS = ("zh", "en", "all")
 
@@ -19,7 +20,7 @@ class TextEmotionConfig(StageConfig):
     arguments of the call, not settings."""
     base_model: str = field(default="", metadata={"help": "hub id or local dir; empty = tiny local BERT"})
     language_filter: str = field(default="zh", metadata={"choices": LANGUAGE_FILTERS})
-    max_length: int = 128
+    max_length: int = MAX_TOKENS
     min_text_chars: int = 2
     epochs: int = 5
     batch_size: int = 16

@@ -140,12 +140,14 @@ def make_tiny_text_model(output_dir: str | os.PathLike, texts: Sequence[str], la
               if not _is_empty(t) and str(y) in label_map]
     tok = _train_tokenizer([t for t, _ in pairs])
     model = _tiny_bert(tok, out_labels, seed=seed)
+    tuning = TextEmotionConfig()
     output_dir = Path(output_dir)
     with atomic_dir(output_dir) as tmp:
         rep = _fit_seqcls(model, tok, out_labels, [t for t, _ in pairs], [out_labels.index(y) for _, y in pairs],
                           [t for t, _ in vpairs], [out_labels.index(y) for _, y in vpairs], tmp, epochs=epochs,
-                          batch_size=batch_size, learning_rate=learning_rate, weight_decay=0.01, warmup_ratio=0.1,
-                          patience=max(2, epochs), seed=seed, device=device, max_length=128, class_weighted=True,
+                          batch_size=batch_size, learning_rate=learning_rate, weight_decay=tuning.weight_decay,
+                          warmup_ratio=tuning.warmup_ratio, patience=max(2, epochs), seed=seed, device=device,
+                          max_length=tuning.max_length, class_weighted=True,
                           desc="tiny sentiment model")
         rep.pop("predict")
         write_json_atomic(tmp / "train_report.json", {**rep, "kind": "tiny local sentiment model",

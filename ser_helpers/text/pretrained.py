@@ -14,11 +14,14 @@ from ..common import LABELS, SERError
 from ..metrics import softmax
 from .labels import SENTIMENTS, map_emotion_label, map_sentiment_label
 
+#: tokens of a transcript a text model reads; longer transcripts are truncated
+MAX_TOKENS = 128
+
 
 class TextClassifier:
     """A Hugging Face sequence-classification model (hub id or local dir), loaded once, batched."""
 
-    def __init__(self, model, tokenizer, device: str, source: str, max_length: int = 128):
+    def __init__(self, model, tokenizer, device: str, source: str, max_length: int = MAX_TOKENS):
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
@@ -39,7 +42,7 @@ class TextClassifier:
         return set(LABELS) <= {m for m in self.emotion_map if m}
 
     @classmethod
-    def load(cls, model: str, device: str = "auto", max_length: int = 128) -> "TextClassifier":
+    def load(cls, model: str, device: str = "auto", max_length: int = MAX_TOKENS) -> "TextClassifier":
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from ..common import resolve_device
