@@ -401,7 +401,7 @@ def register_cli(subparsers) -> None:
     p.add_argument("inputs", nargs="+", metavar="FILES_OR_DIRS")
     p.add_argument("--output-csv", default="")
     p.add_argument("--output-json", default="")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=SCORING_BATCH_SIZE)
     p.add_argument("--max-duration-sec", type=float, default=MAX_DURATION_SEC)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.set_defaults(func=_cmd_predict)
