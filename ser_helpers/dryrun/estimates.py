@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import repo_root
+from ..acoustic.config import TrainConfig
 from ..layout import RunLayout
 
 #: the real corpus (../shared/REFERENCE_RESULTS.md): IEMOCAP 4-class S1-3/S4/S5, CASIA 4-class 2/1/1 speakers
@@ -57,11 +58,13 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
     mean = {s: d for s, (_, d) in r.items()}
     if nb == "03":
         rep = json.loads((run.audio_model("multilingual") / "train_report.json").read_text())
-        per_step = int(p.get("batch_size", 8)) * int(p.get("gradient_accumulation", 1))
+        train = TrainConfig()  # what notebook 03 uses where the profile sets nothing
+        per_step = int(p.get("batch_size", train.batch_size)) * int(p.get("gradient_accumulation",
+                                                                          train.gradient_accumulation))
         n_eval = max(1, len(rep.get("history", [])))
         dry = 3 * rep["global_step"] * per_step * mean["train"] + n_eval * r["val"][0] * mean["val"] \
             + r["test"][0] * mean["test"]
-        epochs = float(p.get("epochs", 8))
+        epochs = float(p.get("epochs", train.epochs))
         real_w = (3 * epochs * real["train"] + epochs * real["val"] + real["test"]) * REAL_MEAN_SEC_CAPPED
         return dry, real_w, f"audio-s passes (train x3; {epochs:g} epochs, no early stop)"
     if nb == "04":
