@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from .. import repo_root
-from ..acoustic.config import TrainConfig
 from ..layout import RunLayout
 
 #: the real corpus (../shared/REFERENCE_RESULTS.md): IEMOCAP 4-class S1-3/S4/S5, CASIA 4-class 2/1/1 speakers
@@ -58,6 +57,7 @@ def stage_work(run_dir: Path, stage: dict) -> tuple[float, float, str] | None:
     mean = {s: d for s, (_, d) in r.items()}
     if nb == "03":
         rep = json.loads((run.audio_model("multilingual") / "train_report.json").read_text())
+        from ..acoustic.config import TrainConfig  # lazy: the acoustic package imports torch
         train = TrainConfig()  # what notebook 03 uses where the profile sets nothing
         per_step = int(p.get("batch_size", train.batch_size)) * int(p.get("gradient_accumulation",
                                                                           train.gradient_accumulation))
