@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@# compile librosa's numba pitch tracker (yin) once into the venv's cache: 23 s here, otherwise paid by the
+	@# first stage that tracks pitch (notebook 00's plots; the baseline's features in 04)
+	$(PY) -c "import numpy as np, librosa; librosa.yin(np.sin(np.arange(16000, dtype=np.float32) / 20), fmin=60, fmax=500, sr=16000, frame_length=1024, hop_length=160)"
 	@touch $(STAMP)
 
 install: $(STAMP)

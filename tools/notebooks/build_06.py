@@ -11,7 +11,7 @@ SETTINGS = ["asr_backend", "whisper_model", "whisper_compute_type", "whisper_cpu
 OVERRIDES = {"asr_backend": "reference"}
 COMMENTS = {"asr_backend": "reference (the corpus's ORACLE transcripts) or whisper",
             "whisper_compute_type": "as in faster-whisper; empty: int8 on cpu, float16 on cuda",
-            "batch_size": "clips per audio-model call (the cpu profile uses 32: 2.6x faster than 8 on 2 cores)",
+            "batch_size": "clips per audio-model call (same numbers at any size; bench/bench_batch_size.py)",
             "max_samples": "rows per split; 0 means all"}
 
 cells = [
