@@ -433,6 +433,7 @@ def test_warmup_does_no_work_for_strangers(hostile):
 
 
 # ----------------------------------------------------------------------------- deadline (own server)
+@pytest.mark.slow  # starts its own server with a short deadline (5 s)
 def test_request_deadline_answers_503(models, tmp_path):
     with svc.ServerProcess(_env(models["a"], tmp_path, SER_REQUEST_TIMEOUT_SEC="0.3", SER_WARMUP="0")) as proc:
         started(proc, tmp_path)
@@ -517,6 +518,7 @@ def test_echo_clips_long_values():
 
 
 # ----------------------------------------------------------------------------- fault: killed mid-request
+@pytest.mark.slow  # kills and restarts a server (11 s)
 def test_killed_mid_request_then_restarted_answers_identically(models, tmp_path):
     data = enc(np.tile(good_clip(2.0, seed=9), 60))  # 120 s
     form = {"segment_ms": "500", "overlap_ms": "250"}

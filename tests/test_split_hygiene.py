@@ -70,6 +70,7 @@ def test_every_training_and_evaluation_command_has_the_flag():
         assert "--allow-split-overlap" in flags, name
 
 
+@pytest.mark.slow  # trains the baseline twice (9 s); check_splits itself is tested quickly above
 def test_train_baseline_same_csv_for_every_split_is_refused_then_forced(toy, tmp_path):
     same = toy["train"]
     r = ser("train-baseline", "--train-manifest", same, "--val-manifest", same, "--test-manifest", same,
@@ -86,6 +87,7 @@ def test_train_baseline_same_csv_for_every_split_is_refused_then_forced(toy, tmp
     assert rep["split_check"]["shared_files"] == {"train/val": n, "train/test": n, "val/test": n}
 
 
+@pytest.mark.slow  # trains the baseline (7 s)
 def test_train_baseline_warns_about_duplicate_rows(toy, tmp_path):
     df = pd.read_csv(toy["train"])
     dup = pd.concat([df, df.iloc[[0] * 4]], ignore_index=True)
