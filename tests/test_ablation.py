@@ -19,6 +19,7 @@ def feats(tmp_path_factory):
     return make_synthetic_features(tmp_path_factory.mktemp("abl_features"), n_per_speaker=16, seed=11)
 
 
+@pytest.mark.slow  # three seeds of fusion training (4.6 s); test_cli_flags_and_single_seed_layout runs one quickly
 def test_ablation_over_seeds(feats, tmp_path):
     root = tmp_path / "ablation"
     payload = ablation.run_fusion_ablation(feats["train"], feats["val"], feats["test"], root, seeds="1,2",

@@ -51,6 +51,7 @@ def test_audio_standins_have_the_real_sizes():
     assert 240e6 < n < 245e6 and dims["n_text_ctx"] == 448
 
 
+@pytest.mark.slow  # builds both RoBERTa-size stand-ins (3.8 s)
 def test_text_standins_keep_the_real_labels_and_map_them_as_the_real_models(tmp_path):
     from ser_helpers.text import TextClassifier
     texts = ["I am so happy today", "leave me alone", "这本书真的很不错", "我很难过"]

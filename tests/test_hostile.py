@@ -142,6 +142,7 @@ def test_content_length_over_limit_refused_before_reading(hostile):
     assert status == 413 and "over the upload limit" in json.loads(body)["detail"]
 
 
+@pytest.mark.slow  # waits out the body timeout (3 s)
 def test_slow_body_gets_408(hostile):
     head = (f"POST /ser/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
             f"Content-Length: 100000\r\n\r\n").encode()
@@ -293,6 +294,7 @@ def test_loud_float_audio_is_normalised(hostile, scale):
     assert max(abs(loud[c] - quiet[c]) for c in quiet) < 1e-4  # the model hears the speech, not silence
 
 
+@pytest.mark.slow  # decodes ten minutes of audio (2.4 s)
 def test_ten_minutes_accepted_and_ten_minutes_plus_one_second_refused(hostile):
     over = enc(np.tile(good_clip(1.0, seed=8), 601), sr=16000)
     assert_refused(upload(hostile.url, over), 413, "601.0 s long", "over the limit of 600 s")
