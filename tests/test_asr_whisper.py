@@ -60,6 +60,21 @@ def test_pack_clips_respects_the_window_and_order():
     assert asr.pack_clips([]) == []
 
 
+def test_a_retry_that_loops_keeps_the_packed_share():
+    """A suspect share is decoded alone; a lone short clip can make the decoder loop ("thank you for watching" 40
+    times, seen on the default corpus). The retry wins unless it is itself implausible and worse."""
+    from ser_helpers.asr.packing import better_share
+    speech = np.full(16000 * 2, 0.1, dtype=np.float32)  # 2 s, not silent: at most 6 * 2 + 3 = 15 words plausible
+    span = (0.0, 2.0)
+    loop = " ".join(["thank you for watching"] * 40)
+    assert better_share("", "the ferry starts at three", speech, span) == "the ferry starts at three"
+    assert better_share(" ".join(["word"] * 20), "the ferry starts at three", speech, span) == "the ferry starts at three"
+    assert better_share("the ferry would start at three o'clock and", loop, speech, span) == \
+        "the ferry would start at three o'clock and"
+    assert better_share("", loop, speech, span) == ""  # no words beats 160 invented ones
+    assert better_share(" ".join(["word"] * 200), loop, speech, span) == loop  # the less implausible of two
+
+
 def test_join_and_split_words_give_each_word_to_its_clip():
     clips = [np.ones(16000, np.float32), np.ones(8000, np.float32), np.ones(16000, np.float32)]
     wave, spans = asr.join_clips(clips, gap_sec=1.0)

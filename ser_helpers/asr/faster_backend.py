@@ -16,7 +16,8 @@ import numpy as np
 
 from ..common import SERError
 from .hashing import file_sha256
-from .packing import PACK_GAP_SEC, PACK_WINDOW_SEC, _join_words, join_clips, pack_clips, share_looks_wrong, split_words
+from .packing import (PACK_GAP_SEC, PACK_WINDOW_SEC, _join_words, better_share, join_clips, pack_clips,
+                      share_looks_wrong, split_words)
 
 COMPUTE_TYPES = ("default", "auto", "float16", "bfloat16", "float32", "int8", "int8_float16", "int8_float32",
                  "int8_bfloat16", "int16")
@@ -170,7 +171,7 @@ class FasterWhisperTranscriber:
             text = _join_words(share)
             if share_looks_wrong(text, clip, span):
                 self.stats["retried"] += 1
-                text = self.transcribe(clip, language)
+                text = better_share(text, self.transcribe(clip, language), clip, span)
             texts.append(text)
         return texts
 

@@ -2,7 +2,9 @@
 decoder repeat itself), so a 3 s clip costs as much as a 30 s one. Clips are laid 1 s of silence apart in one
 <= 28 s window (`pack_clips`, `join_clips`), the window is decoded once with word timestamps, and each word goes to
 the clip its time midpoint falls in (`split_words`; nearest clip when it falls in a gap). A clip whose share looks
-wrong (`share_looks_wrong`: speech but no words, or implausibly many words per second) is decoded again on its own.
+wrong (`share_looks_wrong`: speech but no words, or implausibly many words per second) is decoded again on its own;
+when that decode looks wrong too (a decoder loop: "thank you for watching" 40 times), the less implausible of the
+two is kept (`better_share`).
 
 Taught in notebook 06 (06_build_fusion_features.ipynb).
 """
@@ -77,3 +79,17 @@ def share_looks_wrong(text: str, audio: np.ndarray, span: tuple[float, float]) -
     rms = float(np.sqrt(np.mean(np.square(np.asarray(audio, dtype=np.float64))))) if samples.size else 0.0
     start, end = span
     return (n_words == 0 and rms > SILENCE_RMS) or n_words > MAX_WORDS_PER_SEC * (end - start) + 3
+
+
+def excess_words(text: str, span: tuple[float, float]) -> float:
+    """Words beyond the plausible maximum for a clip of this span (MAX_WORDS_PER_SEC per second, +3)."""
+    start, end = span
+    return len(text.split()) - (MAX_WORDS_PER_SEC * (end - start) + 3)
+
+
+def better_share(packed: str, alone: str, audio: np.ndarray, span: tuple[float, float]) -> str:
+    """The clip's text after a retry: the clip decoded alone, unless that looks wrong too and has more excess
+    words than its share of the packed window (a decoder loop on a lone short clip)."""
+    if not share_looks_wrong(alone, audio, span) or excess_words(alone, span) <= excess_words(packed, span):
+        return alone
+    return packed
