@@ -237,9 +237,9 @@ def dataclass_from(cls, params, **overrides):
 
 
 class StageConfig:
-    """What every stage config dataclass (TrainConfig, EvaluateConfig, BaselineConfig, TextEmotionConfig, FeaturesConfig,
-    FusionConfig) can do: come from a notebook's
-    parameters or a CLI's flags in one call."""
+    """What every stage config dataclass (TrainConfig, EvaluateConfig, BaselineConfig, TextEmotionConfig,
+    FeaturesConfig, FusionConfig, the manifest configs) can do: come from a notebook's parameters or a CLI's flags
+    in one call."""
 
     @classmethod
     def from_params(cls, params, **overrides):

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from ..common import SERError, dataclass_from, not_utf8
+from ..common import SERError, StageConfig, not_utf8
 
 
 SPLITS = ("train", "val", "test")
@@ -34,7 +34,7 @@ class ManifestResult:
 
 
 @dataclass
-class ManifestConfig:
+class ManifestConfig(StageConfig):
     """The settings every manifest subcommand shares: how the checks every manifest passes (`write`) end.
 
     Each subcommand's config (`IemocapConfig`, `CasiaConfig`, `RavdessConfig`, `EsdConfig`, `BuildManifestConfig`,
@@ -44,11 +44,6 @@ class ManifestConfig:
     allow_speaker_overlap: bool = field(default=False, metadata={
         "help": "write the manifests even if a speaker is in two splits (leaks speakers; not recommended)"})
     strict: bool = field(default=False, metadata={"help": "missing/unreadable audio is an error, not skipped"})
-
-    @classmethod
-    def from_params(cls, params, **overrides):
-        """The config from a notebook's `globals()`, `vars(args)` or a dict: every entry named like a field."""
-        return dataclass_from(cls, params, **overrides)
 
     @classmethod
     def resolve(cls, config, settings: dict):
