@@ -257,7 +257,7 @@ def test_corpus_modules_import_only_earlier_ones_and_name_their_notebook():
     import ast
 
     from ser_helpers import corpus
-    order = ["settings", "words", "plan", "espeak", "layout", "synth", "views", "separability", "cli"]
+    order = ["settings", "words", "plan", "espeak", "forked", "layout", "synth", "views", "separability", "cli"]
     pkg = Path(corpus.__file__).parent
     assert sorted(p.stem for p in pkg.glob("*.py") if p.stem != "__init__") == sorted(order)
     for k, name in enumerate(order):
@@ -266,3 +266,61 @@ def test_corpus_modules_import_only_earlier_ones_and_name_their_notebook():
         assert siblings <= set(order[:k]), f"corpus/{name}.py imports a later stage: {siblings}"
         assert "notebook 00" in (ast.get_docstring(tree) or ""), f"corpus/{name}.py: the docstring names no notebook"
     assert all(getattr(synth, n) is getattr(corpus, n) for n in corpus.__all__)
+
+
+# ----------------------------------------------------------------------------- one fresh process per job
+def _pid_and_square(x):
+    import os
+    return os.getpid(), x * x
+
+
+def _fail_on_three(x):
+    if x == 3:
+        raise SERError(f"job {x} failed")
+    return x
+
+
+def _die(x):
+    import os
+    os._exit(7)
+
+
+def test_run_forked_runs_every_job_in_its_own_child():
+    import os
+
+    from ser_helpers.corpus.forked import run_forked
+    out = list(run_forked(_pid_and_square, range(12), workers=3))
+    assert sorted(sq for _, sq in out) == [x * x for x in range(12)]
+    pids = [pid for pid, _ in out]
+    assert len(set(pids)) == 12 and os.getpid() not in pids  # a fresh process per job, never this one
+
+
+def _note_pid_then_sleep(job):
+    import os
+    import time
+    folder, seconds = job
+    (Path(folder) / str(os.getpid())).touch()
+    time.sleep(seconds)
+
+
+def test_run_forked_raises_the_job_error_and_names_a_dead_child(tmp_path):
+    import os
+    import time
+
+    from ser_helpers.corpus.forked import run_forked
+    with pytest.raises(SERError, match="job 3 failed"):
+        list(run_forked(_fail_on_three, range(6), workers=2))
+    with pytest.raises(SERError, match=r"clip-0: the child process died without an answer"):
+        list(run_forked(_die, [0], workers=1, describe=lambda job: f"clip-{job}"))
+    # leaving early kills and reaps the children still running: no zombie or orphan is left
+    gen = run_forked(_note_pid_then_sleep, [(tmp_path, 0), (tmp_path, 30), (tmp_path, 30)], workers=3)
+    next(gen)
+    deadline = time.monotonic() + 10
+    while len(list(tmp_path.iterdir())) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    gen.close()
+    pids = [int(p.name) for p in tmp_path.iterdir()]
+    assert len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -17,7 +17,7 @@ and baseline; every utterance gets prosodic jitter, background noise at a random
 leading/trailing silence. It is not real speech: it is a stand-in that lets every stage run offline.
 
 Determinism: espeak-ng keeps state between calls, so each utterance is rendered in a fresh forked
-process (`maxtasksperchild=1`) after `espeak_ng_SetRandSeed`; all random choices are made up front
+process (`forked.run_forked`) after `espeak_ng_SetRandSeed`; all random choices are made up front
 from `seed`, so the same size and seed give byte-identical files.
 
 Modules, in pipeline order: `settings` (sizes, voices, prosody, wording shares), `words` (the word

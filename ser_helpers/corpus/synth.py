@@ -4,7 +4,6 @@ Taught in notebook 00 (`00_make_demo_corpus.ipynb`); CLI `ser synth-corpus`.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections import Counter
@@ -15,6 +14,7 @@ import numpy as np
 
 from ..common import SAMPLE_RATE, SERError, atomic_dir, read_json, write_json_atomic
 from .espeak import _espeak, _render
+from .forked import run_forked
 from .layout import _write_casia_text, _write_iemocap_text
 from .plan import _plan
 from .settings import CASIA_SPEAKERS, GENERATOR_VERSION, SESSIONS, SIZES
@@ -106,7 +106,7 @@ def synth_corpus(output_dir: str | os.PathLike, size: str = "default", seed: int
 
     en, zh, settings = _plan(size, seed)
     _espeak()  # load the library once in the parent; each forked child inherits it
-    workers = int(workers or _cpu_count())
+    workers = max(1, int(workers or _cpu_count()))
     with atomic_dir(output_dir) as tmp:
         dirs = {str(Path(j["rel"]).parent) for j in en + zh}
         for d in sorted(dirs):
@@ -114,11 +114,10 @@ def synth_corpus(output_dir: str | os.PathLike, size: str = "default", seed: int
         jobs = [dict(j, root=str(tmp)) for j in en + zh]
         durations: dict[str, float] = {}
         from tqdm.auto import tqdm
-        ctx = mp.get_context("fork")
-        with ctx.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
-            for rel, dur in tqdm(pool.imap_unordered(_render, jobs, chunksize=1), total=len(jobs),
-                                 desc=f"synth {size} corpus", disable=not progress):
-                durations[rel] = dur
+        for rel, dur in tqdm(run_forked(_render, jobs, workers, describe=lambda job: f"{job['rel']} "
+                                        f"({job['text']!r})"), total=len(jobs), desc=f"synth {size} corpus",
+                             disable=not progress):
+            durations[rel] = dur
         _write_iemocap_text(tmp, en, durations, seed)
         _write_casia_text(tmp, zh)
         counts = _counts(en, zh, durations)
