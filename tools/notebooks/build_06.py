@@ -6,11 +6,12 @@ from ser_helpers.features import FeaturesConfig
 
 # The parameters cell lists FeaturesConfig's defaults as plain literals, generated here from the dataclass: a default
 # is written once, in ser_helpers/features/config.py. This notebook's own choice (reference transcripts) is an OVERRIDE.
-SETTINGS = ["asr_backend", "whisper_model", "whisper_compute_type", "whisper_cpu_threads", "text_model_en",
-            "text_model_zh", "batch_size", "max_samples", "seed"]
+SETTINGS = ["asr_backend", "whisper_model", "whisper_compute_type", "whisper_cpu_threads", "whisper_num_workers",
+            "text_model_en", "text_model_zh", "batch_size", "max_samples", "seed"]
 OVERRIDES = {"asr_backend": "reference"}
 COMMENTS = {"asr_backend": "reference (the corpus's ORACLE transcripts) or whisper",
             "whisper_compute_type": "as in faster-whisper; empty: int8 on cpu, float16 on cuda",
+            "whisper_num_workers": "windows decoded at once, each with whisper_cpu_threads threads",
             "batch_size": "clips per audio-model call (same numbers at any size; bench/bench_batch_size.py)",
             "max_samples": "rows per split; 0 means all"}
 
@@ -100,7 +101,7 @@ if asr_eval_model:
         features_dir, splits=[s.strip() for s in asr_eval_splits.split(",") if s.strip()], languages=["en"],
         whisper_model=asr_eval_model, whisper_device=device,
         whisper_compute_type=whisper_compute_type, whisper_cpu_threads=whisper_cpu_threads,
-        text_device=device, max_rows=asr_eval_max_rows)
+        whisper_num_workers=whisper_num_workers, text_device=device, max_rows=asr_eval_max_rows)
 print(ser.features.describe_asr_eval(asr_eval))"""),
 ("code", "ser.features.asr_eval_table(asr_eval)"),
 ("md", "Reference and recognised transcripts side by side (English test rows; notebook 09 scores the fused model on both):"),
