@@ -99,6 +99,17 @@ def test_rerun_is_deterministic_and_uses_cache(toy, tmp_path):
     assert again.report["test"]["ci95"] == res.report["test"]["ci95"]
 
 
+def test_feature_processes_give_the_same_features_and_name_a_bad_row(toy, tmp_path):
+    manifests, _ = toy
+    df = pd.read_csv(manifests["train"])
+    np.testing.assert_array_equal(B.manifest_features(df, num_workers=2), B.manifest_features(df))
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF0000WAVEjunk")
+    df.loc[5, "path"] = str(broken)
+    with pytest.raises(AudioError, match=r"train\.csv row 7: .*broken\.wav: cannot decode"):
+        B.manifest_features(df, num_workers=2, manifest_name="train.csv")
+
+
 def test_bad_file_and_bad_label_are_named(toy, tmp_path):
     manifests, _ = toy
     df = pd.read_csv(manifests["val"])

@@ -11,6 +11,7 @@ from ser_helpers.evaluate import EvaluateConfig
 SETTINGS = ["batch_size", "max_duration_sec", "n_bootstrap", "bootstrap_seed", "num_workers", "seed", "device"]
 COMMENTS = {"n_bootstrap": "bootstrap resamples for the 95% intervals (0: none)",
             "bootstrap_seed": "resampling seed of the model evaluations' intervals",
+            "num_workers": "audio-loading threads of the evaluation; feature processes of the classical baseline",
             "seed": "the classical baseline's seed (its fit and its intervals)"}
 
 cells = [
