@@ -131,6 +131,20 @@ def test_packed_recognition_puts_words_in_the_right_clip(tiny_en, speech):
     assert tiny_en.transcribe_batch([speech[0]], ["zh"], references=["你好"]) == ["你好"]
 
 
+def test_windows_decoded_in_parallel_give_the_same_text(tiny_en, speech):
+    from ser_helpers.asr.faster_backend import FasterWhisperTranscriber
+    clips = speech * 2  # 6 clips, packed two or three to a window: several windows
+    texts = {}
+    for workers in (1, 2):
+        tr = FasterWhisperTranscriber("tiny.en", cpu_threads=1, num_workers=workers, window_sec=8.0)
+        texts[workers] = tr.transcribe_batch(clips, ["en"] * len(clips))
+        assert tr.stats["windows"] >= 2 and tr.stats["clips_packed"] + tr.stats["clips_alone"] >= len(clips)
+    assert texts[2] == texts[1]
+    assert all(asr.wer([ref], [t])["wer"] <= 0.34 for ref, t in zip(SENTENCES * 2, texts[2]))
+    with pytest.raises(SERError, match="--whisper-num-workers"):
+        FasterWhisperTranscriber("tiny.en", num_workers=-1)
+
+
 def test_only_cache_misses_are_recognised_and_packed(tmp_path, tiny_en, speech):
     tr = CountingBatch(tiny_en)
     cache = asr.ASRCache(tmp_path / "cache.json")
